@@ -1,0 +1,1 @@
+"""Command-line front end (click). Holds no evaluation logic of its own."""

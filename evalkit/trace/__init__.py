@@ -1,0 +1,43 @@
+"""Tracing: OpenTelemetry GenAI spans per trial, stored with the run, exportable via OTLP."""
+
+from evalkit.trace._spans import (
+    CACHE_HIT,
+    COST,
+    ERROR_TYPE,
+    INPUT_TOKENS,
+    OP,
+    OUTPUT_TOKENS,
+    REQUEST_MODEL,
+    TOOL_ARGS,
+    TOOL_NAME,
+    TOOL_RESULT,
+    ActiveSpan,
+    TrialTracer,
+    configure_otlp_export,
+    count_tool_calls,
+    current_tracer,
+    flush_export,
+    reset_current_tracer,
+    set_current_tracer,
+)
+
+__all__ = [
+    "CACHE_HIT",
+    "COST",
+    "ERROR_TYPE",
+    "INPUT_TOKENS",
+    "OP",
+    "OUTPUT_TOKENS",
+    "REQUEST_MODEL",
+    "TOOL_ARGS",
+    "TOOL_NAME",
+    "TOOL_RESULT",
+    "ActiveSpan",
+    "TrialTracer",
+    "configure_otlp_export",
+    "count_tool_calls",
+    "current_tracer",
+    "flush_export",
+    "reset_current_tracer",
+    "set_current_tracer",
+]
