@@ -304,10 +304,15 @@ def build_scorers(
         try:
             spec = cls.spec_model.model_validate(dict(raw))
         except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"])
-            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-            raise ConfigError(msg, path=path, key=f"{where}.{loc}" if loc else where) from None
+            problems = []
+            for err in exc.errors():
+                loc = ".".join(str(p) for p in err["loc"])
+                msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+                problems.append((f"{where}.{loc}" if loc else where, msg))
+            first_key, msg = problems[0]
+            if len(problems) > 1:
+                msg += " (and " + "; ".join(f"{k}: {m}" for k, m in problems[1:]) + ")"
+            raise ConfigError(msg, path=path, key=first_key) from None
         try:
             scorer = cls(spec, env)
         except (ValueError, TypeError, ImportError) as exc:

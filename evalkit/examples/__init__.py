@@ -1,0 +1,1 @@
+"""Small, fast example targets for the README, the tests and the benchmarks."""

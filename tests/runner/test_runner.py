@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evalkit.errors import ConfigError, RunFolderError, TargetImportError
+from evalkit.runner import Arm, run_suite, trial_seed
+from evalkit.suite import load_suite
+
+
+def _run(path: Path, **kw):
+    return run_suite(load_suite(path), **kw).open()
+
+
+def test_statuses_and_scores(make_suite) -> None:
+    run = _run(make_suite())
+    assert len(run.trials) == 12 and set(run.trials.status) == {"ok"}
+    assert run.scores.passed.all() and len(run.scores) == 12
+    assert run.manifest["status"] == "complete"
+    assert run.manifest["dataset"]["n_cases"] == 6
+    assert run.manifest["rows"] == {"trials": 12, "scores": 12, "spans": 0}
+
+
+def test_seeds_distinct_reproducible_and_shared_across_arms(make_suite) -> None:
+    path = make_suite(trials=3)
+    a = _run(path, out_dir="reports/a")
+    b = _run(path, out_dir="reports/b", arms=[Arm("baseline", {}), Arm("candidate", {"x": 1})])
+    seeds = a.trials.set_index(["case_id", "trial"]).seed
+    assert seeds.is_unique and len(seeds) == 18
+    assert seeds.loc[("c2", 1)] == trial_seed(1, "c2", 1)
+    for arm in ("baseline", "candidate"):
+        arm_seeds = b.trials[b.trials.arm == arm].set_index(["case_id", "trial"]).seed
+        assert (arm_seeds.sort_index() == seeds.sort_index()).all()
+    outputs = [json.loads(o)["seed"] for o in a.trials.output]
+    assert outputs == list(a.trials.seed)
+
+
+def test_noisy_target_reproduces_under_same_seed(make_suite) -> None:
+    path = make_suite(target="ek_test_targets:noisy", trials=5)
+    one = _run(path, out_dir="reports/one").trials.output.tolist()
+    two = _run(path, out_dir="reports/two").trials.output.tolist()
+    assert one == two and len(set(one)) > 1
+
+
+def test_exception_becomes_error_with_type_and_message(make_suite) -> None:
+    run = _run(make_suite(target="ek_test_targets:boom"))
+    assert set(run.trials.status) == {"error"}
+    row = run.trials.iloc[0]
+    assert row.error_type == "ValueError" and row.error_message.startswith("bad input in c")
+    assert row.attempts == 1 and len(run.scores) == 0
+
+
+def test_timeout_status(make_suite) -> None:
+    run = _run(make_suite(target="ek_test_targets:slow", timeout_s=0.05, trials=1,
+                          params={"sleep": 2}))
+    assert set(run.trials.status) == {"timeout"}
+    assert "timeout_s=0.05" in run.trials.iloc[0].error_message
+
+
+def test_transient_errors_are_retried_then_succeed(make_suite) -> None:
+    run = _run(make_suite(target="ek_test_targets:flaky", params={"fail_times": 1}))
+    assert set(run.trials.status) == {"ok"} and set(run.trials.attempts) == {2}
+
+
+def test_persistent_transient_becomes_infra_error(make_suite) -> None:
+    run = _run(make_suite(target="ek_test_targets:always_transient", trials=1))
+    assert set(run.trials.status) == {"infra_error"}
+    assert set(run.trials.attempts) == {3}
+    assert "gave up after 3 attempts" in run.trials.iloc[0].error_message
+
+
+def test_non_transient_is_never_retried(make_suite) -> None:
+    run = _run(make_suite(target="ek_test_targets:bad_request", trials=1))
+    assert set(run.trials.status) == {"error"} and set(run.trials.attempts) == {1}
+
+
+def test_unserialisable_output_is_an_error(make_suite) -> None:
+    run = _run(make_suite(target="ek_test_targets:not_json", trials=1))
+    assert set(run.trials.error_type) == {"OutputNotSerializable"}
+
+
+def test_sync_target_runs_in_worker_thread(make_suite) -> None:
+    run = _run(make_suite(target="ek_test_targets:sync_echo", trials=1))
+    threads = {json.loads(o)["thread"] for o in run.trials.output}
+    assert all(t.startswith("evalkit-target") for t in threads)
+
+
+def test_spans_tool_errors_and_usage(make_suite) -> None:
+    run = _run(make_suite(target="ek_test_targets:with_tools", trials=1, params={"fail_last": True}))
+    t = run.trials
+    assert set(t.tool_calls) == {3} and set(t.tool_errors) == {1} and set(t.llm_calls) == {1}
+    assert set(t.input_tokens) == {10} and t.cost_usd.sum() == pytest.approx(0.006)
+    spans = run.spans
+    assert len(spans) == 6 * 4
+    tools = spans[spans.operation == "execute_tool"]
+    assert (tools.status == "ERROR").sum() == 6
+    assert set(tools[tools.status == "ERROR"].error_type) == {"Unavailable"}
+    args = json.loads(json.loads(tools.iloc[0].attributes)["gen_ai.tool.call.arguments"])
+    assert set(args) == {"q", "i"}
+    per_trial = spans.groupby(["case_id", "trial"]).trace_id.nunique()
+    assert (per_trial == 1).all()
+
+
+def test_case_and_tag_selection(make_suite) -> None:
+    path = make_suite()
+    assert set(_run(path, out_dir="r1", case_ids=["c1", "c2"]).trials.case_id) == {"c1", "c2"}
+    assert set(_run(path, out_dir="r2", tags=["edge"]).trials.case_id) == {"c0", "c3"}
+    with pytest.raises(ConfigError, match="no cases selected"):
+        run_suite(load_suite(path), out_dir="r3", tags=["nope"])
+
+
+def test_bad_target_reference(make_suite) -> None:
+    with pytest.raises(TargetImportError, match="has no attribute 'nope'"):
+        run_suite(load_suite(make_suite(target="ek_test_targets:nope")))
+    with pytest.raises(TargetImportError, match="not found"):
+        run_suite(load_suite(make_suite(target="no_such_module:x")))
+
+
+def test_out_dir_holding_a_run_is_refused(make_suite) -> None:
+    path = make_suite()
+    run_suite(load_suite(path), out_dir="reports/same")
+    with pytest.raises(RunFolderError, match="already holds a run"):
+        run_suite(load_suite(path), out_dir="reports/same")
+
+
+def test_secrets_are_redacted_from_manifest(make_suite) -> None:
+    run = _run(make_suite(params={"api_key": "sk-secret", "nested": {"auth_token": "t0k"}}))
+    text = (run.path / "manifest.json").read_text()
+    assert "sk-secret" not in text and "t0k" not in text
+
+
+def test_concurrency_is_bounded(make_suite, project: Path) -> None:
+    # 6 cases x 2 trials sleeping 0.2 s at concurrency 4 -> at least 3 waves
+    import time
+
+    path = make_suite(target="ek_test_targets:logged", concurrency=4,
+                      params={"log": str(project / "calls.log"), "sleep": 0.2})
+    t0 = time.perf_counter()
+    run_suite(load_suite(path))
+    assert time.perf_counter() - t0 >= 0.55
+    assert len((project / "calls.log").read_text().splitlines()) == 12
