@@ -27,6 +27,7 @@ TABLES = ("trials", "scores", "spans")
 JOURNAL_VERSION = 1
 
 TrialKey = tuple[str, str, int]
+_JOURNAL_JSON = json.JSONEncoder(ensure_ascii=False, default=str, check_circular=False).encode
 
 
 @dataclass
@@ -65,7 +66,7 @@ class Journal:
         spans: Sequence[tuple[Any, ...]],
     ) -> None:
         """Record one finished trial; flushes every ``batch`` trials or ``interval_s``."""
-        self._fh.write(json.dumps([trial, scores, spans], default=str, ensure_ascii=False))
+        self._fh.write(_JOURNAL_JSON([trial, scores, spans]))
         self._fh.write("\n")
         self._pending += 1
         if self._pending >= self._batch:
@@ -142,13 +143,15 @@ def _table(name: str, rows: list[tuple[Any, ...]], columns: Sequence[str], run_i
     else:
         for col in columns:
             arrays[col] = []
-    for col, typ in zip(schema.names, schema.types, strict=True):
-        if pa.types.is_string(typ):
-            values = arrays[col]
-            if values and not all(v is None or isinstance(v, str) for v in values):
+    try:
+        return pa.table(arrays, schema=schema)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        # a non-string value in a text column (rare): store it as JSON text
+        for col, typ in zip(schema.names, schema.types, strict=True):
+            if pa.types.is_string(typ):
                 arrays[col] = [v if v is None or isinstance(v, str) else json.dumps(v, default=str)
-                               for v in values]
-    return pa.table(arrays, schema=schema)
+                               for v in arrays[col]]
+        return pa.table(arrays, schema=schema)
 
 
 def write_tables(run_dir: Path, run_id: str, tables: RunTables) -> dict[str, int]:

@@ -29,6 +29,9 @@ from evalkit.scorer import Scorer, TrialView
 from evalkit.trace import TrialTracer
 
 _MAX_ERROR_CHARS = 2000
+# Built once: json.dumps with keyword arguments builds a new encoder per call.
+_OUTPUT_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+_ROW_JSON = json.JSONEncoder(ensure_ascii=False, default=str, check_circular=False).encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,18 +133,41 @@ class Engine:
                                             thread_name_prefix="evalkit-target")
         items = iter(plan)
         n_workers = min(self.concurrency, len(plan))
-        workers = [asyncio.create_task(self._worker(items)) for _ in range(n_workers)]
+        self._deadlines = [math.inf] * n_workers
+        self._expired = [False] * n_workers
+        workers = [asyncio.create_task(self._worker(i, items)) for i in range(n_workers)]
+        self._workers = workers
+        watchdog = asyncio.create_task(self._watchdog())
         try:
             await asyncio.gather(*workers)
         finally:
+            watchdog.cancel()
             for w in workers:
                 w.cancel()
             if self._pool is not None:
                 self._pool.shutdown(wait=False, cancel_futures=True)
 
-    async def _worker(self, items: Iterator[PlannedTrial]) -> None:
+    async def _watchdog(self) -> None:
+        """Cancel trials past their deadline.
+
+        One timer for the whole run instead of one per trial (``asyncio.timeout``
+        costs more than the rest of a zero-latency trial). A deadline is enforced
+        within ``tick`` seconds of passing.
+        """
+        loop = asyncio.get_running_loop()
+        tick = min(max(self.timeout_s / 20.0, 0.001), 0.05)
+        deadlines, expired, workers = self._deadlines, self._expired, self._workers
+        while True:
+            await asyncio.sleep(tick)
+            now = loop.time()
+            for i, deadline in enumerate(deadlines):
+                if deadline <= now and not expired[i]:
+                    expired[i] = True
+                    workers[i].cancel()
+
+    async def _worker(self, index: int, items: Iterator[PlannedTrial]) -> None:
         for item in items:
-            await self._run_one(item)
+            await self._run_one(index, item)
 
     async def _call(self, case: Case, ctx: TrialContext) -> Any:
         if self.is_async:
@@ -150,25 +176,24 @@ class Engine:
         run_in_ctx = contextvars.copy_context().run
         return await loop.run_in_executor(self._pool, run_in_ctx, self.target, case, ctx)
 
-    async def _run_one(self, item: PlannedTrial) -> None:
+    async def _run_one(self, index: int, item: PlannedTrial) -> None:
         case = item.case
         seed = trial_seed(self.master_seed, case.id, item.trial)
-        tracer = TrialTracer(base_attributes={"evalkit.case_id": case.id,
-                                              "evalkit.trial": item.trial,
-                                              "evalkit.arm": item.arm})
+        tracer = TrialTracer(case_id=case.id, trial=item.trial, arm=item.arm)
         ctx = TrialContext(trial=item.trial, seed=seed, params=item.params, tracer=tracer,
                            case_id=case.id, arm=item.arm, faults=self.faults,
                            model_factory=self.model_factory)
         _ctx_var().set(ctx)
         started_at = time.time()
         t0 = time.perf_counter()
-        status, output, error_type, error_message, attempts = await self._attempts(case, ctx, seed, t0)
+        status, output, error_type, error_message, attempts = await self._attempts(
+            index, case, ctx, seed, t0)
         latency = time.perf_counter() - t0
 
         out_json: str | None = None
         if status == "ok":
             try:
-                out_json = json.dumps(output, ensure_ascii=False, allow_nan=False)
+                out_json = _OUTPUT_JSON(output)
             except (TypeError, ValueError) as exc:
                 status, error_type = "error", "OutputNotSerializable"
                 error_message = f"target output is not JSON-serialisable: {exc}"
@@ -176,7 +201,7 @@ class Engine:
         rows = tracer.rows
         in_tok = out_tok = llm_calls = tool_calls = tool_errors = 0
         cost = 0.0
-        for r in rows:
+        for r in rows:  # usually empty for a plain function target
             op = r["operation"]
             if op == "execute_tool":
                 tool_calls += 1
@@ -205,14 +230,14 @@ class Engine:
                     sr = scorer.error_row(exc)
                 score_rows.append((arm, cid, k, sr.scorer, sr.metric, sr.value, sr.passed,
                                    sr.status, sr.reason, sr.weight, sr.completion,
-                                   json.dumps(sr.details, default=str) if sr.details else None))
+                                   _ROW_JSON(sr.details) if sr.details else None))
         span_rows = [(arm, cid, k, *[r[key] for key in SPAN_ROW_KEYS]) for r in tracer.close()]
 
         trial_row = (
             arm, cid, k, seed, status, item.cluster, item.tags, out_json,
             error_type, error_message, latency, started_at, attempts,
             in_tok, out_tok, cost, llm_calls, tool_calls, tool_errors,
-            ctx.outcome, json.dumps(ctx.versions) if ctx.versions else None,
+            ctx.outcome, _ROW_JSON(ctx.versions) if ctx.versions else None,
         )
         self.tables.trials.append(trial_row)
         if score_rows:
@@ -226,25 +251,36 @@ class Engine:
             self.progress.errors += 1
 
     async def _attempts(
-        self, case: Case, ctx: TrialContext, seed: int, t0: float
+        self, index: int, case: Case, ctx: TrialContext, seed: int, t0: float
     ) -> tuple[str, Any, str | None, str | None, int]:
         attempts = 0
         rng: random.Random | None = None
+        loop = asyncio.get_running_loop()
+        deadlines, expired = self._deadlines, self._expired
         while True:
             attempts += 1
+            deadlines[index] = loop.time() + self.timeout_s
             try:
-                async with asyncio.timeout(self.timeout_s) as deadline:
-                    output = await self._call(case, ctx)
+                output = await self._call(case, ctx)
+                deadlines[index] = math.inf
+                if expired[index]:  # the target swallowed our cancellation
+                    expired[index] = False
+                    _uncancel()
                 return "ok", output, None, None, attempts
-            except TimeoutError as exc:
-                if deadline.expired():
-                    return ("timeout", None, "TimeoutError",
-                            f"trial exceeded timeout_s={self.timeout_s:g}", attempts)
-                failure: Exception = exc
             except asyncio.CancelledError:
-                raise
+                deadlines[index] = math.inf
+                if not expired[index]:
+                    raise
+                expired[index] = False
+                _uncancel()
+                return ("timeout", None, "TimeoutError",
+                        f"trial exceeded timeout_s={self.timeout_s:g}", attempts)
             except Exception as exc:
-                failure = exc
+                deadlines[index] = math.inf
+                if expired[index]:
+                    expired[index] = False
+                    _uncancel()
+                failure: Exception = exc
             info = classify(failure)
             message = _message(failure)
             if not info.transient:
@@ -258,6 +294,12 @@ class Engine:
                 return ("infra_error", None, type(failure).__name__,
                         f"{message} (retry budget {self.retry.max_total_s:g}s spent)", attempts)
             await asyncio.sleep(delay)
+
+
+def _uncancel() -> None:
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
 
 
 def _message(exc: BaseException) -> str:

@@ -203,13 +203,30 @@ class TrialTracer:
                 span.set_result(hits)
     """
 
-    __slots__ = ("_base_attrs", "_root_ctx", "_trace_id", "rows")
+    __slots__ = ("_base", "_base_attrs", "_root_ctx", "_trace_id", "rows")
 
-    def __init__(self, *, base_attributes: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        base_attributes: Mapping[str, Any] | None = None,
+        case_id: str | None = None,
+        trial: int | None = None,
+        arm: str | None = None,
+    ) -> None:
         self.rows: list[dict[str, Any]] = []
         self._trace_id = 0
         self._root_ctx: otel_context.Context | None = None
-        self._base_attrs = dict(base_attributes or {})
+        self._base_attrs: dict[str, Any] | None = dict(base_attributes) if base_attributes else None
+        # kept as a tuple; turned into span attributes only if a span is opened
+        self._base = (case_id, trial, arm)
+
+    def _attributes(self) -> dict[str, Any]:
+        if self._base_attrs is None:
+            case_id, trial, arm = self._base
+            self._base_attrs = {k: v for k, v in (("evalkit.case_id", case_id),
+                                                  ("evalkit.trial", trial),
+                                                  ("evalkit.arm", arm)) if v is not None}
+        return self._base_attrs
 
     @property
     def trace_id(self) -> str | None:
@@ -247,7 +264,7 @@ class TrialTracer:
     ) -> Iterator[ActiveSpan]:
         """Open a span; an exception escaping it marks the span ERROR and re-raises."""
         tracer = _provider().tracer
-        attrs = {**self._base_attrs, **(attributes or {})}
+        attrs = {**self._attributes(), **(attributes or {})}
         clean = {k: v if isinstance(v, str | bool | int | float) else _jsonable(v)
                  for k, v in attrs.items() if v is not None}
         with tracer.start_as_current_span(

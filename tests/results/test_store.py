@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from evalkit.errors import RunFolderError
+from evalkit.results import (
+    SCORE_COLUMNS,
+    TRIAL_COLUMNS,
+    Journal,
+    RunTables,
+    atomic_write_text,
+    open_run,
+    read_journal,
+    write_tables,
+)
+from evalkit.runner import run_suite
+from evalkit.suite import load_suite
+
+
+def test_run_folder_contents(make_suite) -> None:
+    result = run_suite(load_suite(make_suite(target="ek_test_targets:with_tools", trials=2)))
+    run_dir = result.run_dir
+    assert run_dir.parent.name == "t" and run_dir.parent.parent.name == "reports"
+    assert {p.name for p in run_dir.iterdir()} >= {
+        "manifest.json", "trials.parquet", "scores.parquet", "spans.parquet", "journal.jsonl"}
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    for key in ("run_id", "suite_hash", "dataset", "target", "params", "evalkit_version",
+                "git", "seed", "trials", "started_at", "finished_at", "duration_s", "status",
+                "packages"):
+        assert key in manifest, key
+    assert manifest["dataset"]["hash"].startswith("sha256:")
+    trials = pq.read_table(run_dir / "trials.parquet")
+    assert trials.schema.names == ["run_id", *TRIAL_COLUMNS]
+    assert trials.num_rows == 12
+    scores = pq.read_table(run_dir / "scores.parquet")
+    assert scores.schema.names == ["run_id", *SCORE_COLUMNS]
+    run = open_run(run_dir)
+    assert run.trials.tags.iloc[0].tolist() in (["happy"], ["edge"])
+    assert set(run.spans.operation) == {"execute_tool", "chat"}
+    assert run.dataset_hash == manifest["dataset"]["hash"]
+
+
+def test_open_run_errors_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(RunFolderError, match="no manifest.json"):
+        open_run(tmp_path)
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(RunFolderError, match="not valid JSON"):
+        open_run(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"status": "interrupted"}))
+    with pytest.raises(RunFolderError, match="--resume"):
+        open_run(tmp_path)
+
+
+def test_atomic_write_never_leaves_partial_files(tmp_path: Path, monkeypatch) -> None:
+    target = tmp_path / "x.json"
+    atomic_write_text(target, "old")
+
+    def boom(*_a, **_k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_text(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_journal_roundtrip_dedupes_and_flags_corruption(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    j = Journal(path)
+    j.write_header({"run_id": "r"})
+    row = ("main", "c1", 0, 1, "ok", None, [], "{}", None, None, 0.1, 0.0, 1, 0, 0, 0.0, 0, 0, 0,
+           None, None)
+    j.append(row, [], [])
+    j.append(row, [], [])  # a duplicate must not double-count
+    j.close()
+    header, tables, bad = read_journal(path)
+    assert header["run_id"] == "r" and len(tables.trials) == 1 and bad == 0
+    lines = path.read_text().splitlines()
+    path.write_text(lines[0] + "\n{garbage\n" + lines[1] + "\n")
+    with pytest.raises(RunFolderError, match="line 2 is corrupt"):
+        read_journal(path)
+
+
+def test_empty_tables_still_have_schema(tmp_path: Path) -> None:
+    counts = write_tables(tmp_path, "r", RunTables())
+    assert counts == {"trials": 0, "scores": 0, "spans": 0}
+    assert pq.read_table(tmp_path / "spans.parquet").schema.names[0] == "run_id"
