@@ -88,7 +88,9 @@ class DatasetError(InputError):
 class DatasetPinError(DatasetError):
     """A suite pins a dataset version or hash that the files no longer match."""
 
-    def __init__(self, message: str, *, path: str | Path | None, expected: str, actual: str) -> None:
+    def __init__(
+        self, message: str, *, path: str | Path | None, expected: str, actual: str
+    ) -> None:
         self.expected = expected
         self.actual = actual
         super().__init__(message, path=path)

@@ -60,8 +60,12 @@ def handle_errors(fn: F) -> F:
 def format_option(fn: F) -> F:
     """``--format text|json`` on a command."""
     return click.option(
-        "--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-        show_default=True, help="json prints one JSON object on stdout.",
+        "--format",
+        "output_format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="json prints one JSON object on stdout.",
     )(fn)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
@@ -30,12 +30,18 @@ def metric_rows(metrics: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str
         else:
             text = f"{_num(est, unit_digits)}  [{_num(lo, unit_digits)}, {_num(hi, unit_digits)}]"
         excl = m.get("n_excluded") or 0
-        rows.append((name, text, str(m.get("n_cases", "")),
-                     f"{m.get('n_trials', '')}" + (f" (-{excl} excl.)" if excl else "")))
+        rows.append(
+            (
+                name,
+                text,
+                str(m.get("n_cases", "")),
+                f"{m.get('n_trials', '')}" + (f" (-{excl} excl.)" if excl else ""),
+            )
+        )
     return rows
 
 
-def echo_table(rows: list[tuple[str, ...]], headers: tuple[str, ...]) -> None:
+def echo_table(rows: Sequence[tuple[str, ...]], headers: tuple[str, ...]) -> None:
     """Print a left-aligned text table."""
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
@@ -50,11 +56,15 @@ def echo_summary(summary: Mapping[str, Any], *, title: str | None = None) -> Non
     if title:
         click.secho(title, bold=True)
     conf = summary.get("confidence", 0.95)
-    click.echo(f"{summary.get('n_cases')} cases x {summary.get('trials_per_case')} trials "
-               f"= {summary.get('n_trials')} trials; intervals at {conf:.0%} "
-               "(per-case reduction, Wilson on effective n)")
-    echo_table(metric_rows(summary.get("metrics", {})),
-               ("metric", f"estimate  [{conf:.0%} CI]", "cases", "trials"))
+    click.echo(
+        f"{summary.get('n_cases')} cases x {summary.get('trials_per_case')} trials "
+        f"= {summary.get('n_trials')} trials; intervals at {conf:.0%} "
+        "(per-case reduction, Wilson on effective n)"
+    )
+    echo_table(
+        metric_rows(summary.get("metrics", {})),
+        ("metric", f"estimate  [{conf:.0%} CI]", "cases", "trials"),
+    )
     counts = summary.get("counts") or {}
     parts = []
     for group, values in counts.items():

@@ -43,15 +43,18 @@ def list_cmd(root: str, output_format: str) -> None:
             click.echo(f"{item['name']:<24} INVALID  {item['error'].splitlines()[0]}")
             continue
         frozen = ", ".join(item["frozen"]) or "-"
-        click.echo(f"{item['name']:<24} {item['version']:<10} {item['n_cases']:>6} cases  "
-                   f"{item['hash'][:19]}  frozen: {frozen}")
+        click.echo(
+            f"{item['name']:<24} {item['version']:<10} {item['n_cases']:>6} cases  "
+            f"{item['hash'][:19]}  frozen: {frozen}"
+        )
 
 
 @dataset.command()
 @click.argument("ref")
 @click.option("--root", default="datasets", show_default=True, type=click.Path())
-@click.option("--cases", "show_cases", type=int, default=5, show_default=True,
-              help="How many cases to print.")
+@click.option(
+    "--cases", "show_cases", type=int, default=5, show_default=True, help="How many cases to print."
+)
 @format_option
 @handle_errors
 def show(ref: str, root: str, show_cases: int, output_format: str) -> None:
@@ -63,9 +66,13 @@ def show(ref: str, root: str, show_cases: int, output_format: str) -> None:
     ds = resolve_pin(ref, root) if not Path(ref).is_dir() else _load(ref)
     tags = Counter(t for c in ds.cases for t in c.tags)
     clusters = Counter(ds.cluster_of(c) for c in ds.cases)
-    info: dict[str, Any] = {**ds.identity(), "description": ds.spec.description,
-                            "tags": dict(tags), "clusters": {str(k): v for k, v in clusters.items()},
-                            "cases": [c.model_dump(mode="json") for c in ds.cases[:show_cases]]}
+    info: dict[str, Any] = {
+        **ds.identity(),
+        "description": ds.spec.description,
+        "tags": dict(tags),
+        "clusters": {str(k): v for k, v in clusters.items()},
+        "cases": [c.model_dump(mode="json") for c in ds.cases[:show_cases]],
+    }
     if output_format == "json":
         emit_json(info)
         return
@@ -96,9 +103,21 @@ def validate(ref: str, root: str, output_format: str) -> None:
     folder = _folder(ref, root)
     problems = validate_dataset(folder)
     if output_format == "json":
-        emit_json({"dataset": str(folder), "valid": not problems,
-                   "problems": [{"path": str(p.path) if p.path else None, "line": p.line,
-                                 "field": p.field, "message": p.message} for p in problems]})
+        emit_json(
+            {
+                "dataset": str(folder),
+                "valid": not problems,
+                "problems": [
+                    {
+                        "path": str(p.path) if p.path else None,
+                        "line": p.line,
+                        "field": p.field,
+                        "message": p.message,
+                    }
+                    for p in problems
+                ],
+            }
+        )
     elif problems:
         click.echo(f"{folder}: {len(problems)} problem(s)", err=True)
         for p in problems:
@@ -128,8 +147,10 @@ def diff(old: str, new: str, root: str, output_format: str) -> None:
     if output_format == "json":
         emit_json({"old": a.identity(), "new": b.identity(), **change.to_dict()})
         return
-    click.echo(f"{a.name}@{a.version} ({a.hash[:19]}) -> {b.name}@{b.version} ({b.hash[:19]}): "
-               f"{change.summary()}")
+    click.echo(
+        f"{a.name}@{a.version} ({a.hash[:19]}) -> {b.name}@{b.version} ({b.hash[:19]}): "
+        f"{change.summary()}"
+    )
     for cid in change.added:
         click.echo(f"  + {cid}")
     for cid in change.removed:

@@ -21,7 +21,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "gate": ("evalkit._cli.gate", "gate", "Decide PASS / FAIL / INCONCLUSIVE for a run."),
     "report": ("evalkit._cli.report", "report", "Write HTML / Markdown / JUnit reports for a run."),
     "power": ("evalkit._cli.power", "power", "Cases and trials needed to detect an effect."),
-    "dataset": ("evalkit._cli.dataset", "dataset", "List, show, validate, diff and freeze datasets."),
+    "dataset": (
+        "evalkit._cli.dataset",
+        "dataset",
+        "List, show, validate, diff and freeze datasets.",
+    ),
     "score": ("evalkit._cli.score", "score", "Re-score a stored run without re-running it."),
     "judge": ("evalkit._cli.judge", "judge", "Calibrate an LLM judge against human labels."),
 }

@@ -9,26 +9,30 @@ from typing import Any
 import click
 
 from evalkit._cli._common import ExitCode, emit_json, format_option, handle_errors
+from evalkit._options import click_options
 from evalkit.errors import ConfigError
 
 
 def suite_options(fn: Any) -> Any:
-    """Options shared by ``run`` and ``compare SUITE`` (and mirrored by the pytest plugin)."""
-    for option in reversed([
-        click.option("--trials", "-k", type=click.IntRange(min=1), help="Trials per case (K)."),
-        click.option("--seed", type=int, help="Master seed."),
-        click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE",
-                     help="Override a suite param (repeatable; dotted keys allowed)."),
+    """Options shared by ``run`` and ``compare SUITE``.
+
+    Trials, seed, params and models come from :mod:`evalkit._options`, the single
+    definition the pytest plugin uses too (``--evalkit-trials`` …).
+    """
+    fn = click_options("trials", "seed", "param", "model", "judge_model")(fn)
+    extra = [
         click.option("--cases", help="Only these case ids (comma-separated)."),
         click.option("--tag", "tags", multiple=True, help="Only cases with this tag (repeatable)."),
-        click.option("--model", help="Model under test, e.g. local, openai:gpt-4o-mini."),
-        click.option("--judge-model", help="Model for LLM-as-judge scorers."),
         click.option("--concurrency", type=click.IntRange(min=1), help="Trials in flight."),
         click.option("--timeout", "timeout_s", type=float, help="Per-trial timeout (s)."),
         click.option("--otlp-endpoint", help="Also export spans to this OTLP/HTTP collector."),
-        click.option("--progress/--no-progress", default=None,
-                     help="Progress on stderr (default: on unless --format json)."),
-    ]):
+        click.option(
+            "--progress/--no-progress",
+            default=None,
+            help="Progress on stderr (default: on unless --format json).",
+        ),
+    ]
+    for option in reversed(extra):
         fn = option(fn)
     return fn
 
@@ -37,10 +41,15 @@ def load_suite_from_options(suite_path: str, opts: dict[str, Any]) -> Any:
     """Load a suite applying the shared command-line overrides."""
     from evalkit.suite import load_suite, parse_override
 
-    overrides = {"trials": opts.get("trials"), "seed": opts.get("seed"),
-                 "model": opts.get("model"), "judge_model": opts.get("judge_model"),
-                 "concurrency": opts.get("concurrency"), "timeout_s": opts.get("timeout_s")}
-    params = [parse_override(p) for p in opts.get("params") or ()]
+    overrides = {
+        "trials": opts.get("trials"),
+        "seed": opts.get("seed"),
+        "model": opts.get("model"),
+        "judge_model": opts.get("judge_model"),
+        "concurrency": opts.get("concurrency"),
+        "timeout_s": opts.get("timeout_s"),
+    }
+    params = [parse_override(p) for p in opts.get("param") or ()]
     return load_suite(suite_path, overrides=overrides, params=params)
 
 
@@ -60,8 +69,13 @@ def summarize(run_dir: Path, *, missing: str = "fail") -> dict[str, Any]:
     seed = int(run.manifest.get("seed", 0))
     out = {}
     for arm in run.arms:
-        summary = summarize_run(run.trials, run.scores, arm=arm, missing=missing,  # type: ignore[arg-type]
-                                seed=seed)
+        summary = summarize_run(
+            run.trials,
+            run.scores,
+            arm=arm,
+            missing=missing,  # type: ignore[arg-type]
+            seed=seed,
+        )
         out[arm] = summary.to_dict()
     return out
 
@@ -69,20 +83,38 @@ def summarize(run_dir: Path, *, missing: str = "fail") -> dict[str, Any]:
 @click.command()
 @click.argument("suite", required=False, type=click.Path(dir_okay=False))
 @suite_options
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="Run folder (default reports/<suite>/<run-id>).")
-@click.option("--resume", type=click.Path(exists=True, file_okay=False),
-              help="Resume an interrupted run folder: only missing trials run.")
-@click.option("--gate/--no-gate", "gate", default=False,
-              help="Apply the suite's gate and exit 1 on FAIL.")
-@click.option("--baseline", type=click.Path(exists=True, file_okay=False),
-              help="Stored baseline run for the gate's regression rules.")
-@click.option("--report/--no-report", "report", default=True,
-              help="Write report.html / summary.md / junit.xml into the run folder.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Run folder (default reports/<suite>/<run-id>).",
+)
+@click.option(
+    "--resume",
+    type=click.Path(exists=True, file_okay=False),
+    help="Resume an interrupted run folder: only missing trials run.",
+)
+@click_options("gate", "baseline", "report")
+@click.option(
+    "--reports/--no-reports",
+    "reports",
+    default=True,
+    show_default=True,
+    help="Write report.html / summary.md / junit.xml into the run folder.",
+)
 @format_option
 @handle_errors
-def run(suite: str | None, out_dir: str | None, resume: str | None, gate: bool,
-        baseline: str | None, report: bool, output_format: str, **opts: Any) -> None:
+def run(
+    suite: str | None,
+    out_dir: str | None,
+    resume: str | None,
+    gate: bool,
+    baseline: str | None,
+    report: str | None,
+    reports: bool,
+    output_format: str,
+    **opts: Any,
+) -> None:
     """Run SUITE (a suites/*.yaml file): every case K times, scored and summarised.
 
     Prints completion and per-scorer pass rates with 95% intervals that respect
@@ -101,9 +133,14 @@ def run(suite: str | None, out_dir: str | None, resume: str | None, gate: bool,
     loaded = load_suite_from_options(suite, opts) if suite else None
     try:
         result = run_suite(
-            loaded, out_dir=out_dir, resume=resume, case_ids=case_list(opts.get("cases")),
-            tags=list(opts.get("tags") or ()) or None, progress=progress,
-            otlp_endpoint=opts.get("otlp_endpoint"), argv=sys.argv,
+            loaded,
+            out_dir=out_dir,
+            resume=resume,
+            case_ids=case_list(opts.get("cases")),
+            tags=list(opts.get("tags") or ()) or None,
+            progress=progress,
+            otlp_endpoint=opts.get("otlp_endpoint"),
+            argv=sys.argv,
         )
     except KeyboardInterrupt as exc:
         click.echo(f"\n{exc}" if str(exc) else "\ninterrupted", err=True)
@@ -116,8 +153,8 @@ def run(suite: str | None, out_dir: str | None, resume: str | None, gate: bool,
         from evalkit._cli.gate import evaluate_run_gate
 
         verdict = evaluate_run_gate(result.run_dir, baseline=baseline)
-    if report:
-        _write_reports(result.run_dir, baseline)
+    if reports or report:
+        _write_reports(result.run_dir, baseline, report)
     payload: dict[str, Any] = {
         "run_dir": str(result.run_dir),
         "run_id": result.run_id,
@@ -140,26 +177,35 @@ def run(suite: str | None, out_dir: str | None, resume: str | None, gate: bool,
 
 def _headline(summaries: dict[str, Any]) -> dict[str, Any]:
     keep = ("estimate", "ci_low", "ci_high", "n_cases", "n_trials")
-    first = summaries.get("main") or next(iter(summaries.values()), {})
+    first: dict[str, Any] = summaries.get("main") or next(iter(summaries.values()), {})
     return {name: {k: m.get(k) for k in keep} for name, m in first.get("metrics", {}).items()}
 
 
-def _write_reports(run_dir: Path, baseline: str | None) -> None:
+def _write_reports(run_dir: Path, baseline: str | None, html: str | None) -> None:
     try:
         from evalkit.report import write_reports
-    except ImportError:
+    except ImportError:  # reports are an optional layer over the run folder
         return
-    write_reports(run_dir, baseline=baseline)
+    if html:
+        write_reports(run_dir, baseline=baseline, html=Path(html))
+    else:
+        write_reports(run_dir, baseline=baseline)
 
 
-def _echo_text(run_dir: Path, manifest: dict[str, Any], summaries: dict[str, Any],
-               verdict: dict[str, Any] | None) -> None:
+def _echo_text(
+    run_dir: Path,
+    manifest: dict[str, Any],
+    summaries: dict[str, Any],
+    verdict: dict[str, Any] | None,
+) -> None:
     from evalkit._cli._render import echo_summary
 
     ds = manifest.get("dataset", {})
-    click.echo(f"suite {manifest.get('suite_name')}  dataset {ds.get('name')}@{ds.get('version')} "
-               f"({ds.get('hash', '')[:19]})  model {manifest.get('model')}  "
-               f"{manifest.get('duration_s', 0):.1f}s")
+    click.echo(
+        f"suite {manifest.get('suite_name')}  dataset {ds.get('name')}@{ds.get('version')} "
+        f"({ds.get('hash', '')[:19]})  model {manifest.get('model')}  "
+        f"{manifest.get('duration_s', 0):.1f}s"
+    )
     for arm, summary in summaries.items():
         echo_summary(summary, title=None if arm == "main" else f"arm {arm}")
     click.echo(f"run folder: {run_dir}")

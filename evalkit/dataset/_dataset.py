@@ -199,7 +199,9 @@ def _read_spec(folder: Path, problems: list[DatasetError]) -> DatasetSpec | None
     return spec
 
 
-def _schema_validators(spec: DatasetSpec, spec_path: Path, problems: list[DatasetError]) -> dict[str, Any]:
+def _schema_validators(
+    spec: DatasetSpec, spec_path: Path, problems: list[DatasetError]
+) -> dict[str, Any]:
     validators: dict[str, Any] = {}
     schemas = {"input": spec.case_schema.input, "expected": spec.case_schema.expected}
     if not any(schemas.values()):
@@ -215,15 +217,16 @@ def _schema_validators(spec: DatasetSpec, spec_path: Path, problems: list[Datase
             validators[part] = cls(schema)
         except jsonschema.SchemaError as exc:
             problems.append(
-                DatasetError(f"invalid JSON Schema: {exc.message}", path=spec_path,
-                             field=f"case_schema.{part}")
+                DatasetError(
+                    f"invalid JSON Schema: {exc.message}",
+                    path=spec_path,
+                    field=f"case_schema.{part}",
+                )
             )
     return validators
 
 
-def _read_cases(
-    folder: Path, spec: DatasetSpec | None, problems: list[DatasetError]
-) -> list[Case]:
+def _read_cases(folder: Path, spec: DatasetSpec | None, problems: list[DatasetError]) -> list[Case]:
     cases_path = folder / CASES_FILE
     if not cases_path.is_file():
         problems.append(DatasetError("missing cases.jsonl", path=cases_path))
@@ -240,14 +243,20 @@ def _read_cases(
                 raw = json.loads(line)
             except json.JSONDecodeError as exc:
                 problems.append(
-                    DatasetError(f"invalid JSON: {exc.msg} (column {exc.colno})",
-                                 path=cases_path, line=lineno)
+                    DatasetError(
+                        f"invalid JSON: {exc.msg} (column {exc.colno})",
+                        path=cases_path,
+                        line=lineno,
+                    )
                 )
                 continue
             if not isinstance(raw, dict):
                 problems.append(
-                    DatasetError(f"expected a JSON object, got {type(raw).__name__}",
-                                 path=cases_path, line=lineno)
+                    DatasetError(
+                        f"expected a JSON object, got {type(raw).__name__}",
+                        path=cases_path,
+                        line=lineno,
+                    )
                 )
                 continue
             try:
@@ -258,8 +267,12 @@ def _read_cases(
                 continue
             if case.id in seen:
                 problems.append(
-                    DatasetError(f"duplicate id {case.id!r} (first on line {seen[case.id]})",
-                                 path=cases_path, line=lineno, field="id")
+                    DatasetError(
+                        f"duplicate id {case.id!r} (first on line {seen[case.id]})",
+                        path=cases_path,
+                        line=lineno,
+                        field="id",
+                    )
                 )
                 continue
             seen[case.id] = lineno
@@ -270,7 +283,9 @@ def _read_cases(
                             DatasetError(
                                 f"tag {tag!r} is not declared in dataset.yaml tags "
                                 f"({', '.join(sorted(allowed)) or 'none declared'})",
-                                path=cases_path, line=lineno, field="tags",
+                                path=cases_path,
+                                line=lineno,
+                                field="tags",
                             )
                         )
             for part, validator in validators.items():
@@ -314,7 +329,9 @@ def _aggregate(folder: Path, problems: list[DatasetError]) -> DatasetError:
     lines = "\n".join(f"  - {p}" for p in problems)
     err = DatasetError(
         f"{len(problems)} problems in dataset {folder}:\n{lines}",
-        path=first.path, line=first.line, field=first.field,
+        path=first.path,
+        line=first.line,
+        field=first.field,
     )
     err.args = (f"{len(problems)} problems in dataset {folder}:\n{lines}",)
     return err
@@ -345,8 +362,11 @@ class DatasetDiff:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"added": list(self.added), "removed": list(self.removed),
-                "changed": {k: list(v) for k, v in self.changed.items()}}
+        return {
+            "added": list(self.added),
+            "removed": list(self.removed),
+            "changed": {k: list(v) for k, v in self.changed.items()},
+        }
 
 
 def diff_cases(old: Iterable[Case], new: Iterable[Case]) -> DatasetDiff:
@@ -377,7 +397,9 @@ def read_lock(folder: Path) -> dict[str, dict[str, Any]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise DatasetError(f"invalid JSON in lock file: {exc.msg}", path=path, line=exc.lineno) from exc
+        raise DatasetError(
+            f"invalid JSON in lock file: {exc.msg}", path=path, line=exc.lineno
+        ) from exc
     if not isinstance(data, dict) or not isinstance(data.get("versions"), dict):
         raise DatasetError("expected {'versions': {...}}", path=path)
     return dict(data["versions"])
@@ -402,16 +424,24 @@ def freeze_dataset(dataset: Dataset) -> Path:
         raise DatasetPinError(
             f"version {dataset.version} was frozen with different content; bump the version "
             "in dataset.yaml before freezing again",
-            path=folder / LOCK_FILE, expected=existing["hash"], actual=dataset.hash,
+            path=folder / LOCK_FILE,
+            expected=existing["hash"],
+            actual=dataset.hash,
         )
     rows = [c.model_dump(mode="json") for c in dataset.cases]
-    table = pa.table({
-        "id": [r["id"] for r in rows],
-        "case_json": [canonical_json(r) for r in rows],
-    })
-    table = table.replace_schema_metadata({
-        "evalkit.dataset": canonical_json({**dataset.identity(), "spec": dataset.spec.model_dump(mode="json")}),
-    })
+    table = pa.table(
+        {
+            "id": [r["id"] for r in rows],
+            "case_json": [canonical_json(r) for r in rows],
+        }
+    )
+    table = table.replace_schema_metadata(
+        {
+            "evalkit.dataset": canonical_json(
+                {**dataset.identity(), "spec": dataset.spec.model_dump(mode="json")}
+            ),
+        }
+    )
     snap = folder / SNAPSHOT_DIR / f"{dataset.version}.parquet"
     snap.parent.mkdir(parents=True, exist_ok=True)
     sink = pa.BufferOutputStream()
@@ -438,18 +468,28 @@ def load_snapshot(folder: Path, version: str) -> Dataset:
     entry = lock.get(version)
     if entry is None:
         known = ", ".join(sorted(lock)) or "none"
-        raise DatasetError(f"version {version} was never frozen (frozen: {known})",
-                           path=folder / LOCK_FILE)
+        raise DatasetError(
+            f"version {version} was never frozen (frozen: {known})", path=folder / LOCK_FILE
+        )
     path = folder / entry["snapshot"]
     table = pq.read_table(path)
     meta = json.loads((table.schema.metadata or {})[b"evalkit.dataset"])
     spec = DatasetSpec.model_validate(meta["spec"])
     cases = tuple(Case.model_validate_json(s) for s in table.column("case_json").to_pylist())
-    ds = Dataset(spec=spec, cases=cases, hash=_case_hash(cases), path=folder,
-                 source=f"snapshot {entry['snapshot']}")
+    ds = Dataset(
+        spec=spec,
+        cases=cases,
+        hash=_case_hash(cases),
+        path=folder,
+        source=f"snapshot {entry['snapshot']}",
+    )
     if ds.hash != entry["hash"]:
-        raise DatasetPinError("snapshot content does not match its lock entry", path=path,
-                              expected=entry["hash"], actual=ds.hash)
+        raise DatasetPinError(
+            "snapshot content does not match its lock entry",
+            path=path,
+            expected=entry["hash"],
+            actual=ds.hash,
+        )
     return ds
 
 
@@ -486,14 +526,18 @@ def resolve_pin(pin: str | DatasetPin, root: str | Path = "datasets") -> Dataset
                 f"{pin} was frozen as {entry['hash'][:19]} but cases.jsonl now hashes to "
                 f"{current.hash[:19]} ({change.summary()}: {_first_changes(change)}); "
                 "bump the dataset version or restore the cases",
-                path=folder / CASES_FILE, expected=entry["hash"], actual=current.hash,
+                path=folder / CASES_FILE,
+                expected=entry["hash"],
+                actual=current.hash,
             )
         if pin.version in lock:
             return load_snapshot(folder, pin.version)
         raise DatasetPinError(
             f"suite pins {pin} but {folder / SPEC_FILE} is version {current.version} "
             f"and {pin.version} was never frozen",
-            path=folder / SPEC_FILE, expected=pin.version, actual=current.version,
+            path=folder / SPEC_FILE,
+            expected=pin.version,
+            actual=current.version,
         )
     if pin.hash is not None:
         if current.hash.startswith(pin.hash):
@@ -504,7 +548,9 @@ def resolve_pin(pin: str | DatasetPin, root: str | Path = "datasets") -> Dataset
         raise DatasetPinError(
             f"suite pins {pin} but the cases now hash to {current.hash[:19]} and no frozen "
             "snapshot has that hash",
-            path=folder / CASES_FILE, expected=pin.hash, actual=current.hash,
+            path=folder / CASES_FILE,
+            expected=pin.hash,
+            actual=current.hash,
         )
     return current
 
@@ -523,8 +569,9 @@ def list_datasets(root: str | Path = "datasets") -> list[Mapping[str, Any]]:
         if (folder / SPEC_FILE).is_file():
             try:
                 ds = load_dataset(folder)
-                out.append({**ds.identity(), "path": str(folder),
-                            "frozen": sorted(read_lock(folder))})
+                out.append(
+                    {**ds.identity(), "path": str(folder), "frozen": sorted(read_lock(folder))}
+                )
             except DatasetError as exc:
                 out.append({"name": folder.name, "path": str(folder), "error": str(exc)})
     return out

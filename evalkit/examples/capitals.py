@@ -15,9 +15,18 @@ from evalkit.dataset import Case
 from evalkit.runner import TrialContext
 
 CAPITALS = {
-    "France": "Paris", "Germany": "Berlin", "Italy": "Rome", "Spain": "Madrid",
-    "Portugal": "Lisbon", "Japan": "Tokyo", "Kenya": "Nairobi", "Peru": "Lima",
-    "Canada": "Ottawa", "Australia": "Canberra", "Egypt": "Cairo", "Norway": "Oslo",
+    "France": "Paris",
+    "Germany": "Berlin",
+    "Italy": "Rome",
+    "Spain": "Madrid",
+    "Portugal": "Lisbon",
+    "Japan": "Tokyo",
+    "Kenya": "Nairobi",
+    "Peru": "Lima",
+    "Canada": "Ottawa",
+    "Australia": "Canberra",
+    "Egypt": "Cairo",
+    "Norway": "Oslo",
 }
 _DECOYS = {"Australia": "Sydney", "Canada": "Toronto", "Germany": "Bonn", "Spain": "Barcelona"}
 

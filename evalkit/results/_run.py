@@ -28,17 +28,22 @@ class RunData:
         status = self.manifest.get("status")
         missing = [t for t in TABLES if not (self.path / f"{t}.parquet").is_file()]
         if missing:
-            hint = (" (the run did not finish: resume it with 'evalkit run --resume "
-                    f"{self.path}')" if status in {"running", "interrupted"} else "")
-            raise RunFolderError(f"missing {', '.join(m + '.parquet' for m in missing)}{hint}",
-                                 path=self.path)
+            hint = (
+                f" (the run did not finish: resume it with 'evalkit run --resume {self.path}')"
+                if status in {"running", "interrupted"}
+                else ""
+            )
+            raise RunFolderError(
+                f"missing {', '.join(m + '.parquet' for m in missing)}{hint}", path=self.path
+            )
 
     def _read(self, name: str) -> pd.DataFrame:
         import pyarrow.parquet as pq
 
         path = self.path / f"{name}.parquet"
         try:
-            return pq.read_table(path).to_pandas()
+            frame: pd.DataFrame = pq.read_table(path).to_pandas()
+            return frame
         except Exception as exc:
             raise RunFolderError(f"cannot read {name}.parquet: {exc}", path=self.path) from exc
 

@@ -149,15 +149,17 @@ def _table(name: str, rows: list[tuple[Any, ...]], columns: Sequence[str], run_i
         # a non-string value in a text column (rare): store it as JSON text
         for col, typ in zip(schema.names, schema.types, strict=True):
             if pa.types.is_string(typ):
-                arrays[col] = [v if v is None or isinstance(v, str) else json.dumps(v, default=str)
-                               for v in arrays[col]]
+                arrays[col] = [
+                    v if v is None or isinstance(v, str) else json.dumps(v, default=str)
+                    for v in arrays[col]
+                ]
         return pa.table(arrays, schema=schema)
 
 
 def write_tables(run_dir: Path, run_id: str, tables: RunTables) -> dict[str, int]:
     """Write ``trials/scores/spans.parquet`` atomically; returns row counts."""
-    import pyarrow.parquet as pq
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
     counts = {}
     for name, rows, columns in (
@@ -173,11 +175,16 @@ def write_tables(run_dir: Path, run_id: str, tables: RunTables) -> dict[str, int
     return counts
 
 
-def write_scores(run_dir: str | Path, rows: Iterable[tuple[Any, ...]], run_id: str | None = None,
-                 *, filename: str = "scores.parquet") -> int:
+def write_scores(
+    run_dir: str | Path,
+    rows: Iterable[tuple[Any, ...]],
+    run_id: str | None = None,
+    *,
+    filename: str = "scores.parquet",
+) -> int:
     """Replace a run's scores table (used by ``evalkit score`` to re-score a run)."""
-    import pyarrow.parquet as pq
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
     run_dir = Path(run_dir)
     if run_id is None:
@@ -202,8 +209,9 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise RunFolderError(f"manifest.json is not valid JSON ({exc.msg}, line {exc.lineno})",
-                             path=path) from None
+        raise RunFolderError(
+            f"manifest.json is not valid JSON ({exc.msg}, line {exc.lineno})", path=path
+        ) from None
     if not isinstance(data, dict):
         raise RunFolderError("manifest.json is not an object", path=path)
     return data

@@ -10,7 +10,6 @@ from typing import Any
 
 from evalkit.trace import TrialTracer
 
-
 _MASK64 = (1 << 64) - 1
 
 
@@ -46,8 +45,21 @@ class TrialContext:
         arm: ``main``, or ``baseline`` / ``candidate`` in a compare run.
     """
 
-    __slots__ = ("_model", "_model_factory", "_rng", "arm", "case_id", "faults", "outcome",
-                 "outcome_details", "params", "seed", "tracer", "trial", "versions")
+    __slots__ = (
+        "_model",
+        "_model_factory",
+        "_rng",
+        "arm",
+        "case_id",
+        "faults",
+        "outcome",
+        "outcome_details",
+        "params",
+        "seed",
+        "tracer",
+        "trial",
+        "versions",
+    )
 
     def __init__(
         self,

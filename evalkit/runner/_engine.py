@@ -129,8 +129,9 @@ class Engine:
         if not plan:
             return
         if not self.is_async:
-            self._pool = ThreadPoolExecutor(max_workers=min(self.concurrency, 64),
-                                            thread_name_prefix="evalkit-target")
+            self._pool = ThreadPoolExecutor(
+                max_workers=min(self.concurrency, 64), thread_name_prefix="evalkit-target"
+            )
         items = iter(plan)
         n_workers = min(self.concurrency, len(plan))
         self._deadlines = [math.inf] * n_workers
@@ -180,14 +181,22 @@ class Engine:
         case = item.case
         seed = trial_seed(self.master_seed, case.id, item.trial)
         tracer = TrialTracer(case_id=case.id, trial=item.trial, arm=item.arm)
-        ctx = TrialContext(trial=item.trial, seed=seed, params=item.params, tracer=tracer,
-                           case_id=case.id, arm=item.arm, faults=self.faults,
-                           model_factory=self.model_factory)
+        ctx = TrialContext(
+            trial=item.trial,
+            seed=seed,
+            params=item.params,
+            tracer=tracer,
+            case_id=case.id,
+            arm=item.arm,
+            faults=self.faults,
+            model_factory=self.model_factory,
+        )
         _ctx_var().set(ctx)
         started_at = time.time()
         t0 = time.perf_counter()
         status, output, error_type, error_message, attempts = await self._attempts(
-            index, case, ctx, seed, t0)
+            index, case, ctx, seed, t0
+        )
         latency = time.perf_counter() - t0
 
         out_json: str | None = None
@@ -212,14 +221,29 @@ class Engine:
             in_tok += r["input_tokens"]
             out_tok += r["output_tokens"]
             cost += r["cost_usd"]
-        usage = {"input_tokens": in_tok, "output_tokens": out_tok, "cost_usd": cost,
-                 "llm_calls": llm_calls, "tool_calls": tool_calls, "tool_errors": tool_errors}
+        usage = {
+            "input_tokens": in_tok,
+            "output_tokens": out_tok,
+            "cost_usd": cost,
+            "llm_calls": llm_calls,
+            "tool_calls": tool_calls,
+            "tool_errors": tool_errors,
+        }
 
         arm, cid, k = item.arm, case.id, item.trial
         score_rows: list[tuple[Any, ...]] = []
         if status == "ok" and self.scorers:
-            view = TrialView(case=case, output=output, trial=k, seed=seed, status=status,
-                             latency_s=latency, spans=list(rows), usage=usage, arm=arm)
+            view = TrialView(
+                case=case,
+                output=output,
+                trial=k,
+                seed=seed,
+                status=status,
+                latency_s=latency,
+                spans=list(rows),
+                usage=usage,
+                arm=arm,
+            )
             for scorer in self.scorers:
                 try:
                     raw = scorer.check(view)
@@ -228,16 +252,46 @@ class Engine:
                     sr = scorer.finish(raw)
                 except Exception as exc:
                     sr = scorer.error_row(exc)
-                score_rows.append((arm, cid, k, sr.scorer, sr.metric, sr.value, sr.passed,
-                                   sr.status, sr.reason, sr.weight, sr.completion,
-                                   _ROW_JSON(sr.details) if sr.details else None))
+                score_rows.append(
+                    (
+                        arm,
+                        cid,
+                        k,
+                        sr.scorer,
+                        sr.metric,
+                        sr.value,
+                        sr.passed,
+                        sr.status,
+                        sr.reason,
+                        sr.weight,
+                        sr.completion,
+                        _ROW_JSON(sr.details) if sr.details else None,
+                    )
+                )
         span_rows = [(arm, cid, k, *[r[key] for key in SPAN_ROW_KEYS]) for r in tracer.close()]
 
         trial_row = (
-            arm, cid, k, seed, status, item.cluster, item.tags, out_json,
-            error_type, error_message, latency, started_at, attempts,
-            in_tok, out_tok, cost, llm_calls, tool_calls, tool_errors,
-            ctx.outcome, _ROW_JSON(ctx.versions) if ctx.versions else None,
+            arm,
+            cid,
+            k,
+            seed,
+            status,
+            item.cluster,
+            item.tags,
+            out_json,
+            error_type,
+            error_message,
+            latency,
+            started_at,
+            attempts,
+            in_tok,
+            out_tok,
+            cost,
+            llm_calls,
+            tool_calls,
+            tool_errors,
+            ctx.outcome,
+            _ROW_JSON(ctx.versions) if ctx.versions else None,
         )
         self.tables.trials.append(trial_row)
         if score_rows:
@@ -273,8 +327,13 @@ class Engine:
                     raise
                 expired[index] = False
                 _uncancel()
-                return ("timeout", None, "TimeoutError",
-                        f"trial exceeded timeout_s={self.timeout_s:g}", attempts)
+                return (
+                    "timeout",
+                    None,
+                    "TimeoutError",
+                    f"trial exceeded timeout_s={self.timeout_s:g}",
+                    attempts,
+                )
             except Exception as exc:
                 deadlines[index] = math.inf
                 if expired[index]:
@@ -286,13 +345,23 @@ class Engine:
             if not info.transient:
                 return "error", None, type(failure).__name__, message, attempts
             if attempts >= self.retry.max_attempts:
-                return ("infra_error", None, type(failure).__name__,
-                        f"{message} (gave up after {attempts} attempts)", attempts)
+                return (
+                    "infra_error",
+                    None,
+                    type(failure).__name__,
+                    f"{message} (gave up after {attempts} attempts)",
+                    attempts,
+                )
             rng = rng or random.Random(seed)
             delay = self.retry.delay(attempts, rng, info.retry_after)
             if time.perf_counter() - t0 + delay > self.retry.max_total_s:
-                return ("infra_error", None, type(failure).__name__,
-                        f"{message} (retry budget {self.retry.max_total_s:g}s spent)", attempts)
+                return (
+                    "infra_error",
+                    None,
+                    type(failure).__name__,
+                    f"{message} (retry budget {self.retry.max_total_s:g}s spent)",
+                    attempts,
+                )
             await asyncio.sleep(delay)
 
 

@@ -20,11 +20,23 @@ from evalkit.errors import ContractError, TransientError
 T = TypeVar("T")
 
 _TRANSIENT_STATUS = frozenset({408, 409, 425, 429})
-_TRANSIENT_NAMES = frozenset({
-    "APIConnectionError", "APITimeoutError", "RateLimitError", "InternalServerError",
-    "ConnectError", "ConnectTimeout", "ReadTimeout", "WriteTimeout", "PoolTimeout",
-    "ReadError", "WriteError", "RemoteProtocolError", "ServiceUnavailableError",
-})
+_TRANSIENT_NAMES = frozenset(
+    {
+        "APIConnectionError",
+        "APITimeoutError",
+        "RateLimitError",
+        "InternalServerError",
+        "ConnectError",
+        "ConnectTimeout",
+        "ReadTimeout",
+        "WriteTimeout",
+        "PoolTimeout",
+        "ReadError",
+        "WriteError",
+        "RemoteProtocolError",
+        "ServiceUnavailableError",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,12 +69,24 @@ def redact(value: Any) -> Any:
 
 def _git_info(cwd: Path) -> dict[str, Any]:
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
-                             text=True, timeout=5, check=False)
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
         if sha.returncode != 0:
             return {"sha": None, "dirty": None}
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=5, check=False)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
         return {"sha": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return {"sha": None, "dirty": None}
@@ -84,8 +96,16 @@ def _packages() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for name in ("pydantic", "numpy", "pandas", "pyarrow", "scipy", "openai",
-                 "llama_cpp_python", "opentelemetry-sdk"):
+    for name in (
+        "pydantic",
+        "numpy",
+        "pandas",
+        "pyarrow",
+        "scipy",
+        "openai",
+        "llama_cpp_python",
+        "opentelemetry-sdk",
+    ):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
@@ -98,7 +118,7 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
-class _SharedModel:
+class SharedModel:
     """Creates the run's model client once, on first use, from any thread."""
 
     def __init__(self, spec: str, cache_dir: str | None, cache_mode: str) -> None:
@@ -112,15 +132,18 @@ class _SharedModel:
                 if self._client is None:
                     from evalkit.model import create_client
 
-                    self._client = create_client(self.spec, cache_dir=self.cache_dir,
-                                                 cache_mode=self.cache_mode)
+                    self._client = create_client(
+                        self.spec, cache_dir=self.cache_dir, cache_mode=self.cache_mode
+                    )
         return self._client
 
 
 class _ProgressDisplay:
     """A tqdm bar on a terminal, a plain line every few seconds elsewhere (CI)."""
 
-    def __init__(self, progress: Progress, label: str, stream: TextIO | None, enabled: bool) -> None:
+    def __init__(
+        self, progress: Progress, label: str, stream: TextIO | None, enabled: bool
+    ) -> None:
         self.progress = progress
         self.label = label
         self.stream = stream or sys.stderr
@@ -135,8 +158,14 @@ class _ProgressDisplay:
         if self.tty:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=self.progress.total, desc=self.label, unit="trial",
-                             file=self.stream, dynamic_ncols=True, smoothing=0.1)
+            self._bar = tqdm(
+                total=self.progress.total,
+                desc=self.label,
+                unit="trial",
+                file=self.stream,
+                dynamic_ncols=True,
+                smoothing=0.1,
+            )
         self._task = asyncio.get_running_loop().create_task(self._tick())
 
     async def _tick(self) -> None:
@@ -156,8 +185,10 @@ class _ProgressDisplay:
         rate = p.done / elapsed if elapsed > 0 else 0.0
         eta = (p.total - p.done) / rate if rate > 0 else float("nan")
         pct = 100.0 * p.done / p.total if p.total else 100.0
-        self.stream.write(f"[evalkit] {self.label}: {p.done}/{p.total} trials ({pct:.0f}%), "
-                          f"{rate:.1f}/s, ETA {eta:.0f}s, errors {p.errors}\n")
+        self.stream.write(
+            f"[evalkit] {self.label}: {p.done}/{p.total} trials ({pct:.0f}%), "
+            f"{rate:.1f}/s, ETA {eta:.0f}s, errors {p.errors}\n"
+        )
         self.stream.flush()
 
     def stop(self) -> None:
@@ -170,14 +201,18 @@ class _ProgressDisplay:
             self._bar.close()
 
 
-def _select_cases(suite: Suite, dataset: Dataset, case_ids: Sequence[str] | None,
-                  tags: Sequence[str] | None) -> list[Any]:
+def _select_cases(
+    suite: Suite, dataset: Dataset, case_ids: Sequence[str] | None, tags: Sequence[str] | None
+) -> list[Any]:
     ids = list(case_ids or suite.spec.cases or [])
     wanted_tags = list(tags or suite.spec.tags or [])
     cases = dataset.select(ids=ids or None, tags=wanted_tags or None)
     if not cases:
-        raise ConfigError(f"no cases selected from {dataset.name} (tags: {wanted_tags or 'any'})",
-                          path=suite.path, key="tags")
+        raise ConfigError(
+            f"no cases selected from {dataset.name} (tags: {wanted_tags or 'any'})",
+            path=suite.path,
+            key="tags",
+        )
     return cases
 
 
@@ -225,11 +260,22 @@ def run_suite(
         ConfigError, DatasetError, RunFolderError, TargetImportError: bad input.
         KeyboardInterrupt: after leaving a resumable run folder behind.
     """
-    return asyncio.run(run_suite_async(
-        suite, arms=arms, out_dir=out_dir, resume=resume, case_ids=case_ids, tags=tags,
-        progress=progress, progress_stream=progress_stream, model_factory=model_factory,
-        otlp_endpoint=otlp_endpoint, journal=journal, argv=argv,
-    ))
+    return asyncio.run(
+        run_suite_async(
+            suite,
+            arms=arms,
+            out_dir=out_dir,
+            resume=resume,
+            case_ids=case_ids,
+            tags=tags,
+            progress=progress,
+            progress_stream=progress_stream,
+            model_factory=model_factory,
+            otlp_endpoint=otlp_endpoint,
+            journal=journal,
+            argv=argv,
+        )
+    )
 
 
 async def run_suite_async(
@@ -258,7 +304,7 @@ async def run_suite_async(
             raise RunFolderError("run is already complete; nothing to resume", path=run_dir)
         suite_path = manifest.get("suite_path")
         suite = suite_from_dict(manifest["suite"], path=Path(suite_path) if suite_path else None)
-        header, tables, _bad_tail = read_journal(run_dir / JOURNAL)
+        _header, tables, _bad_tail = read_journal(run_dir / JOURNAL)
         _truncate_partial_line(run_dir / JOURNAL)
         done = tables.keys()
         arms = [Arm(name, params) for name, params in manifest.get("arms", {"main": {}}).items()]
@@ -282,84 +328,76 @@ async def run_suite_async(
         raise RunFolderError(
             f"dataset {dataset.name} changed since this run started "
             f"({manifest.get('dataset', {}).get('hash', '?')[:19]} → {dataset.hash[:19]}); "
-            "a resumed run must use the same data", path=run_dir)
+            "a resumed run must use the same data",
+            path=run_dir,
+        )
     cases = _select_cases(suite, dataset, case_ids, tags)
     clusters = {c.id: dataset.cluster_of(c) for c in cases}
     target = import_object(spec.target, search_path=suite.path.parent if suite.path else None)
     if not callable(target):
         raise ConfigError(f"target {spec.target!r} is not callable", path=suite.path, key="target")
-    env = ScorerEnv(judge_model=spec.judge_model, model_under_test=spec.model,
-                    cache_dir=".evalkit-cache" if spec.cache != "off" else None,
-                    cache_mode=spec.cache)
+    env = ScorerEnv(
+        judge_model=spec.judge_model,
+        model_under_test=spec.model,
+        cache_dir=".evalkit-cache" if spec.cache != "off" else None,
+        cache_mode=spec.cache,
+    )
     scorers = build_scorers(spec.scorers, env=env, path=str(suite.path) if suite.path else None)
     arm_params = _arm_params(suite, arms)
     plan: list[PlannedTrial] = plan_trials(cases, spec.trials, arms, arm_params, clusters, done)
 
     started = time.time()
     if resume is None:
-        manifest = {
-            "schema_version": 1,
-            "run_id": run_id,
-            "status": "running",
-            "suite_name": suite.name,
-            "suite_hash": suite.hash,
-            "suite_path": str(suite.path) if suite.path else None,
-            "suite": redact(spec.model_dump(mode="json")),
-            "kind": spec.kind,
-            "dataset": dataset.identity(),
-            "target": spec.target,
-            "model": spec.model,
-            "judge_model": spec.judge_model,
-            "params": redact(dict(spec.params)),
-            "arms": {a.name: redact(dict(a.params)) for a in arms},
-            "trials": spec.trials,
-            "seed": spec.seed,
-            "concurrency": spec.concurrency,
-            "timeout_s": spec.timeout_s,
-            "selection": {"cases": list(case_ids or spec.cases or []),
-                          "tags": list(tags or spec.tags or [])},
-            "n_cases": len(cases),
-            "planned_trials": len(plan),
-            "evalkit_version": __version__,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "packages": _packages(),
-            "git": _git_info(Path.cwd()),
-            "argv": list(argv) if argv is not None else None,
-            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-            "resumed": [],
-        }
+        manifest = build_manifest(
+            suite, dataset, run_id=run_id, arms=arms, n_cases=len(cases), n_planned=len(plan),
+            case_ids=case_ids, tags=tags, argv=argv, started=started,
+        )
         run_dir.mkdir(parents=True, exist_ok=True)
         if any(run_dir.glob("*.parquet")) or (run_dir / JOURNAL).exists():
-            raise RunFolderError("run folder already holds a run; use --resume or another --out",
-                                 path=run_dir)
+            raise RunFolderError(
+                "run folder already holds a run; use --resume or another --out", path=run_dir
+            )
         write_manifest(run_dir, manifest)
     else:
         manifest["status"] = "running"
-        manifest.setdefault("resumed", []).append({
-            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-            "trials_done": len(done), "trials_left": len(plan)})
+        manifest.setdefault("resumed", []).append(
+            {
+                "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+                "trials_done": len(done),
+                "trials_left": len(plan),
+            }
+        )
         write_manifest(run_dir, manifest)
 
     jrnl: Journal | None = None
     if journal:
         jrnl = Journal(run_dir / JOURNAL)
         if resume is None:
-            jrnl.write_header({"run_id": run_id, "suite_hash": suite.hash,
-                               "dataset_hash": dataset.hash})
+            jrnl.write_header(
+                {"run_id": run_id, "suite_hash": suite.hash, "dataset_hash": dataset.hash}
+            )
     if otlp_endpoint:
         from evalkit.trace import configure_otlp_export
 
         configure_otlp_export(otlp_endpoint)
     if model_factory is None:
-        model_factory = _SharedModel(spec.model, env.cache_dir, spec.cache)
+        model_factory = SharedModel(spec.model, env.cache_dir, spec.cache)
 
     prog = Progress(total=len(plan))
     display = _ProgressDisplay(prog, suite.name, progress_stream, progress)
-    engine = Engine(target=target, scorers=scorers, master_seed=spec.seed,
-                    timeout_s=spec.timeout_s, concurrency=spec.concurrency,
-                    retry=RetryPolicy(**spec.retry.model_dump()), tables=tables,
-                    journal=jrnl, progress=prog, faults=spec.faults, model_factory=model_factory)
+    engine = Engine(
+        target=target,
+        scorers=scorers,
+        master_seed=spec.seed,
+        timeout_s=spec.timeout_s,
+        concurrency=spec.concurrency,
+        retry=RetryPolicy(**spec.retry.model_dump()),
+        tables=tables,
+        journal=jrnl,
+        progress=prog,
+        faults=spec.faults,
+        model_factory=model_factory,
+    )
     interrupted = False
     t0 = time.perf_counter()
     display.start()
@@ -373,11 +411,7 @@ async def run_suite_async(
             jrnl.close()
     elapsed = time.perf_counter() - t0
 
-    finished = time.time()
-    manifest["duration_s"] = round(manifest.get("duration_s", 0.0) + (finished - started), 3)
-    manifest["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(finished))
-    manifest["counts"] = _status_counts(tables)
-    manifest["versions"] = _versions(tables)
+    finish_manifest(manifest, tables, started)
     if interrupted:
         manifest["status"] = "interrupted"
         write_manifest(run_dir, manifest)
@@ -390,8 +424,75 @@ async def run_suite_async(
     manifest["rows"] = write_tables(run_dir, run_id, tables)
     manifest["status"] = "complete"
     write_manifest(run_dir, manifest)
-    return RunResult(run_dir=run_dir, run_id=run_id, manifest=manifest, tables=tables,
-                     stats={"elapsed_s": elapsed, "trials_run": len(plan)})
+    return RunResult(
+        run_dir=run_dir,
+        run_id=run_id,
+        manifest=manifest,
+        tables=tables,
+        stats={"elapsed_s": elapsed, "trials_run": len(plan)},
+    )
+
+
+def build_manifest(
+    suite: Suite,
+    dataset: Dataset,
+    *,
+    run_id: str,
+    arms: Sequence[Arm],
+    n_cases: int,
+    n_planned: int,
+    case_ids: Sequence[str] | None = None,
+    tags: Sequence[str] | None = None,
+    argv: Sequence[str] | None = None,
+    started: float | None = None,
+    target: str | None = None,
+) -> dict[str, Any]:
+    """The provenance every run folder records (status ``running`` until finished)."""
+    spec = suite.spec
+    started = time.time() if started is None else started
+    return {
+        "schema_version": 1,
+        "run_id": run_id,
+        "status": "running",
+        "suite_name": suite.name,
+        "suite_hash": suite.hash,
+        "suite_path": str(suite.path) if suite.path else None,
+        "suite": redact(spec.model_dump(mode="json")),
+        "kind": spec.kind,
+        "dataset": dataset.identity(),
+        "target": target or spec.target,
+        "model": spec.model,
+        "judge_model": spec.judge_model,
+        "params": redact(dict(spec.params)),
+        "arms": {a.name: redact(dict(a.params)) for a in arms},
+        "trials": spec.trials,
+        "seed": spec.seed,
+        "concurrency": spec.concurrency,
+        "timeout_s": spec.timeout_s,
+        "selection": {
+            "cases": list(case_ids or spec.cases or []),
+            "tags": list(tags or spec.tags or []),
+        },
+        "n_cases": n_cases,
+        "planned_trials": n_planned,
+        "evalkit_version": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": _packages(),
+        "git": _git_info(Path.cwd()),
+        "argv": list(argv) if argv is not None else None,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "resumed": [],
+    }
+
+
+def finish_manifest(manifest: dict[str, Any], tables: RunTables, started: float) -> None:
+    """Fill in timings, counts and reported versions once trials are done."""
+    finished = time.time()
+    manifest["duration_s"] = round(manifest.get("duration_s", 0.0) + (finished - started), 3)
+    manifest["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(finished))
+    manifest["counts"] = _status_counts(tables)
+    manifest["versions"] = _versions(tables)
 
 
 def _truncate_partial_line(path: Path) -> None:
@@ -419,6 +520,8 @@ def _versions(tables: RunTables) -> dict[str, Any]:
             continue
         for comp, info in json.loads(row[20]).items():
             key = info.get("version", "?")
-            entry = seen.setdefault(comp, {}).setdefault(key, {"trials": 0, "hash": info.get("hash")})
+            entry = seen.setdefault(comp, {}).setdefault(
+                key, {"trials": 0, "hash": info.get("hash")}
+            )
             entry["trials"] += 1
     return seen

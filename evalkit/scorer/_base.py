@@ -80,8 +80,12 @@ class TrialView:
         elif root == "usage":
             value = dict(self.usage)
         elif root == "trial":
-            value = {"index": self.trial, "seed": self.seed, "latency_s": self.latency_s,
-                     "status": self.status}
+            value = {
+                "index": self.trial,
+                "seed": self.seed,
+                "latency_s": self.latency_s,
+                "status": self.status,
+            }
         else:
             raise PathNotFound(path, root)
         return walk(value, rest, path) if rest else value
@@ -196,15 +200,32 @@ class Scorer:
         passed = raw.passed if raw.passed is not None and not self.spec.negate else None
         if passed is None:
             passed = value >= self.threshold
-        return ScoreRow(self.name, self.metric, value, passed, "ok", reason,
-                        self.spec.weight, self.spec.completion, raw.details)
+        return ScoreRow(
+            self.name,
+            self.metric,
+            value,
+            passed,
+            "ok",
+            reason,
+            self.spec.weight,
+            self.spec.completion,
+            raw.details,
+        )
 
     def error_row(self, exc: BaseException) -> ScoreRow:
         """The row recorded when this scorer (or its judge) fails."""
         status = "judge_error" if isinstance(exc, JudgeError) else "scorer_error"
-        return ScoreRow(self.name, self.metric, math.nan, None, status,
-                        f"{type(exc).__name__}: {exc}", self.spec.weight,
-                        self.spec.completion, None)
+        return ScoreRow(
+            self.name,
+            self.metric,
+            math.nan,
+            None,
+            status,
+            f"{type(exc).__name__}: {exc}",
+            self.spec.weight,
+            self.spec.completion,
+            None,
+        )
 
     async def score(self, view: TrialView) -> ScoreRow:
         """Run :meth:`check`; a crash becomes a ``scorer_error`` row, never a fail."""
@@ -319,9 +340,11 @@ def build_scorers(
             raise ConfigError(str(exc), path=path, key=where) from None
         if scorer.name in seen:
             if spec.name is not None:
-                raise ConfigError(f"duplicate scorer name {scorer.name!r} "
-                                  f"(also {key}[{seen[scorer.name]}])", path=path,
-                                  key=f"{where}.name")
+                raise ConfigError(
+                    f"duplicate scorer name {scorer.name!r} (also {key}[{seen[scorer.name]}])",
+                    path=path,
+                    key=f"{where}.name",
+                )
             n = 2
             while f"{scorer.name}_{n}" in seen:
                 n += 1

@@ -100,7 +100,10 @@ def _set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:
 
 def suite_hash(spec: SuiteSpec) -> str:
     """sha256 over the canonical JSON of the validated suite."""
-    return "sha256:" + hashlib.sha256(canonical_json(spec.model_dump(mode="json")).encode()).hexdigest()
+    return (
+        "sha256:"
+        + hashlib.sha256(canonical_json(spec.model_dump(mode="json")).encode()).hexdigest()
+    )
 
 
 def load_suite(
@@ -128,7 +131,9 @@ def load_suite(
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"invalid YAML{where}: {getattr(exc, 'problem', exc)}", path=path) from None
+        raise ConfigError(
+            f"invalid YAML{where}: {getattr(exc, 'problem', exc)}", path=path
+        ) from None
     if not isinstance(raw, dict):
         raise ConfigError("expected a mapping at the top level", path=path)
     return suite_from_dict(raw, path=path, overrides=overrides, params=params)
@@ -158,7 +163,9 @@ def suite_from_dict(
     suite = Suite(spec=spec, path=path, hash=suite_hash(spec))
     from evalkit.scorer import ScorerEnv, build_scorers
 
-    build_scorers(spec.scorers, env=ScorerEnv(judge_model=spec.judge_model), path=str(path) if path else None)
+    build_scorers(
+        spec.scorers, env=ScorerEnv(judge_model=spec.judge_model), path=str(path) if path else None
+    )
     if spec.gate:
         suite.gate_spec()
     return suite

@@ -187,8 +187,10 @@ class ActiveSpan:
 
     def add_event(self, name: str, **attributes: Any) -> None:
         """Record a point-in-time event such as a retry or a circuit-breaker trip."""
-        clean = {k: v if isinstance(v, str | bool | int | float) else _jsonable(v)
-                 for k, v in attributes.items()}
+        clean = {
+            k: v if isinstance(v, str | bool | int | float) else _jsonable(v)
+            for k, v in attributes.items()
+        }
         self._span.add_event(name, clean)
 
 
@@ -223,9 +225,15 @@ class TrialTracer:
     def _attributes(self) -> dict[str, Any]:
         if self._base_attrs is None:
             case_id, trial, arm = self._base
-            self._base_attrs = {k: v for k, v in (("evalkit.case_id", case_id),
-                                                  ("evalkit.trial", trial),
-                                                  ("evalkit.arm", arm)) if v is not None}
+            self._base_attrs = {
+                k: v
+                for k, v in (
+                    ("evalkit.case_id", case_id),
+                    ("evalkit.trial", trial),
+                    ("evalkit.arm", arm),
+                )
+                if v is not None
+            }
         return self._base_attrs
 
     @property
@@ -265,11 +273,18 @@ class TrialTracer:
         """Open a span; an exception escaping it marks the span ERROR and re-raises."""
         tracer = _provider().tracer
         attrs = {**self._attributes(), **(attributes or {})}
-        clean = {k: v if isinstance(v, str | bool | int | float) else _jsonable(v)
-                 for k, v in attrs.items() if v is not None}
+        clean = {
+            k: v if isinstance(v, str | bool | int | float) else _jsonable(v)
+            for k, v in attrs.items()
+            if v is not None
+        }
         with tracer.start_as_current_span(
-            name, context=self._parent(), kind=kind, attributes=clean,
-            record_exception=False, set_status_on_exception=False,
+            name,
+            context=self._parent(),
+            kind=kind,
+            attributes=clean,
+            record_exception=False,
+            set_status_on_exception=False,
         ) as otel_span:
             active = ActiveSpan(otel_span)
             try:

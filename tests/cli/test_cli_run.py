@@ -17,7 +17,7 @@ def invoke(*args: str):
 
 def test_run_text_output(make_suite) -> None:
     path = make_suite(target="ek_test_targets:noisy", trials=4)
-    result = invoke("run", str(path), "--no-report", "--no-progress")
+    result = invoke("run", str(path), "--no-reports", "--no-progress")
     assert result.exit_code == 0, result.output
     out = result.output
     assert "6 cases x 4 trials = 24 trials" in out
@@ -26,7 +26,7 @@ def test_run_text_output(make_suite) -> None:
 
 def test_run_json_output_parses_and_has_metrics(make_suite) -> None:
     path = make_suite(trials=3)
-    result = invoke("run", str(path), "--format", "json", "--no-report", "-k", "2",
+    result = invoke("run", str(path), "--format", "json", "--no-reports", "-k", "2",
                     "-p", "anything=1")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)

@@ -40,7 +40,7 @@ def test_resume_after_sigkill_loses_nothing_and_duplicates_nothing(make_suite, p
     make_suite(name="kill", target="ek_test_targets:logged", trials=10, concurrency=2,
                params={"log": str(log), "sleep": 0.03})
     run_dir = project / "reports" / "killed"
-    proc = _start(["run", "suites/kill.yaml", "--out", str(run_dir), "--no-report",
+    proc = _start(["run", "suites/kill.yaml", "--out", str(run_dir), "--no-reports",
                    "--no-progress", "--format", "json"], project)
     _wait_for_lines(run_dir / "journal.jsonl", 15)
     proc.send_signal(signal.SIGKILL)
@@ -55,7 +55,7 @@ def test_resume_after_sigkill_loses_nothing_and_duplicates_nothing(make_suite, p
     assert manifest["status"] == "running"
     assert not (run_dir / "trials.parquet").exists()
 
-    proc = _start(["run", "--resume", str(run_dir), "--no-report", "--no-progress",
+    proc = _start(["run", "--resume", str(run_dir), "--no-reports", "--no-progress",
                    "--format", "json"], project)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
@@ -76,7 +76,7 @@ def test_resume_after_sigkill_loses_nothing_and_duplicates_nothing(make_suite, p
 
     # the resumed tables have the same shape as an uninterrupted run
     fresh = project / "reports" / "fresh"
-    proc = _start(["run", "suites/kill.yaml", "--out", str(fresh), "--no-report", "--no-progress"],
+    proc = _start(["run", "suites/kill.yaml", "--out", str(fresh), "--no-reports", "--no-progress"],
                   project)
     proc.communicate(timeout=120)
     ref = open_run(fresh)
@@ -95,7 +95,7 @@ def test_ctrl_c_leaves_a_resumable_run(make_suite, project: Path) -> None:
     make_suite(name="intr", target="ek_test_targets:logged", trials=10, concurrency=2,
                params={"log": str(log), "sleep": 0.05})
     run_dir = project / "reports" / "intr"
-    proc = _start(["run", "suites/intr.yaml", "--out", str(run_dir), "--no-report",
+    proc = _start(["run", "suites/intr.yaml", "--out", str(run_dir), "--no-reports",
                    "--no-progress"], project)
     _wait_for_lines(run_dir / "journal.jsonl", 6)
     proc.send_signal(signal.SIGINT)
@@ -103,7 +103,7 @@ def test_ctrl_c_leaves_a_resumable_run(make_suite, project: Path) -> None:
     assert proc.returncode == 130, err
     assert f"evalkit run --resume {run_dir}" in err
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "interrupted"
-    proc = _start(["run", "--resume", str(run_dir), "--no-report", "--no-progress"], project)
+    proc = _start(["run", "--resume", str(run_dir), "--no-reports", "--no-progress"], project)
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert len(open_run(run_dir).trials) == 60
