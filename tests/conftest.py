@@ -85,8 +85,8 @@ TARGETS = textwrap.dedent('''
 
 
 def write_dataset(root: Path, name: str = "mini", n: int = 6, *, version: str = "1.0.0",
-                  tags: tuple[str, ...] = ("happy", "edge"), extra_cases: list[dict[str, Any]] | None = None
-                  ) -> Path:
+                  tags: tuple[str, ...] = ("happy", "edge"), extra_cases: list[dict[str, Any]] | None = None,
+                  clusters: int | None = 2) -> Path:
     folder = root / "datasets" / name
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "dataset.yaml").write_text(yaml.safe_dump({
@@ -94,7 +94,8 @@ def write_dataset(root: Path, name: str = "mini", n: int = 6, *, version: str = 
         "case_schema": {"input": {"type": "object", "required": ["q"]}},
     }))
     cases = [{"id": f"c{i}", "input": {"q": f"question {i}"}, "expected": {"answer": f"a{i}"},
-              "tags": ["happy" if i % 3 else "edge"], "cluster": f"g{i % 2}"} for i in range(n)]
+              "tags": ["happy" if i % 3 else "edge"],
+              "cluster": f"g{i % clusters}" if clusters else None} for i in range(n)]
     cases += extra_cases or []
     (folder / "cases.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases))
     return folder

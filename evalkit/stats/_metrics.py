@@ -1,0 +1,204 @@
+"""Metrics over repeated trials: pass@k, pass^k, ratios, quantiles, cluster bootstrap.
+
+STATISTICS.md §3. Every function here is pure numpy and seeded where random.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from evalkit.errors import StatsError
+
+__all__ = [
+    "RatioEstimate",
+    "cluster_codes",
+    "metric_direction",
+    "pass_at_k",
+    "pass_hat_k",
+    "ratio_estimate",
+    "resample_counts",
+    "weighted_quantiles",
+]
+
+Direction = Literal["higher", "lower"]
+
+_LOWER_IS_BETTER_PREFIXES = (
+    "tool_error_rate",
+    "trials_with_tool_error",
+    "latency_",
+    "cost_",
+)
+
+
+def metric_direction(name: str) -> Direction:
+    """Which way is better for a metric: ``"higher"`` or ``"lower"``.
+
+    Rates, scores, pass@k and pass^k are higher-is-better; tool-error rates, latency and
+    cost are lower-is-better.
+
+    Example:
+        >>> metric_direction("completion_rate"), metric_direction("latency_p95_s")
+        ('higher', 'lower')
+    """
+    return "lower" if name.startswith(_LOWER_IS_BETTER_PREFIXES) else "higher"
+
+
+def pass_at_k(n: ArrayLike, c: ArrayLike, k: int) -> NDArray[np.float64]:
+    """Unbiased per-case pass@k: the chance that at least one of k trials succeeds.
+
+    ``1 − C(n−c, k)/C(n, k)``, computed as ``1 − Π_{j=n−c+1..n} (1 − k/j)`` for numerical
+    stability; 1.0 when ``n − c < k``; NaN when ``n < k`` (not estimable).
+
+    Args:
+        n: trials per case.
+        c: successes per case.
+        k: the k in pass@k (≥ 1).
+    """
+    n_arr, c_arr = _check_counts(n, c, k)
+    out = np.full(n_arr.shape, math.nan)
+    for idx in range(n_arr.size):
+        ni, ci = int(n_arr[idx]), int(c_arr[idx])
+        if ni < k:
+            continue
+        if ni - ci < k:
+            out[idx] = 1.0
+            continue
+        j = np.arange(ni - ci + 1, ni + 1, dtype=float)
+        out[idx] = 1.0 - float(np.prod(1.0 - k / j))
+    return out
+
+
+def pass_hat_k(n: ArrayLike, c: ArrayLike, k: int) -> NDArray[np.float64]:
+    """Unbiased per-case pass^k: the chance that all of k trials succeed.
+
+    ``C(c, k)/C(n, k)``; NaN (undefined, never 1.0) when ``n < k``.
+    """
+    n_arr, c_arr = _check_counts(n, c, k)
+    out = np.full(n_arr.shape, math.nan)
+    for idx in range(n_arr.size):
+        ni, ci = int(n_arr[idx]), int(c_arr[idx])
+        if ni < k:
+            continue
+        if ci < k:
+            out[idx] = 0.0
+            continue
+        # C(c,k)/C(n,k) = Π_{j=0..k−1} (c−j)/(n−j), stable for large n.
+        j = np.arange(k, dtype=float)
+        out[idx] = float(np.prod((ci - j) / (ni - j)))
+    return out
+
+
+def _check_counts(
+    n: ArrayLike, c: ArrayLike, k: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    if k < 1:
+        raise StatsError(f"k must be at least 1, got {k}")
+    n_arr = np.atleast_1d(np.asarray(n, dtype=np.int64))
+    c_arr = np.atleast_1d(np.asarray(c, dtype=np.int64))
+    if n_arr.shape != c_arr.shape:
+        raise StatsError("n and c must have the same length")
+    if np.any(c_arr < 0) or np.any(c_arr > n_arr):
+        raise StatsError("successes must lie between 0 and the number of trials")
+    return n_arr, c_arr
+
+
+@dataclass(frozen=True, slots=True)
+class RatioEstimate:
+    """A ratio ``R̂ = Σ y / Σ x`` over cases with its linearised clustered SE."""
+
+    estimate: float
+    se: float
+    n_clusters: int
+    denominator: float
+
+
+def cluster_codes(labels: ArrayLike) -> tuple[NDArray[np.intp], int]:
+    """Integer codes 0..C−1 for cluster labels, and C."""
+    arr = np.asarray(labels, dtype=object).astype(str)
+    _, codes = np.unique(arr, return_inverse=True)
+    return codes.astype(np.intp), int(codes.max()) + 1 if codes.size else 0
+
+
+def ratio_estimate(
+    y: ArrayLike, x: ArrayLike, clusters: ArrayLike | None = None
+) -> RatioEstimate:
+    """Ratio of sums with the linearised (delta-method) clustered variance.
+
+    ``Var(R̂) ≈ Σ_c (y_c − R̂ x_c)² / (C(C−1) x̄²)`` where ``y_c, x_c`` are the cluster
+    totals (STATISTICS.md §3, with the case as cluster by default).
+
+    Args:
+        y: numerator per case (e.g. tool errors).
+        x: denominator per case (e.g. tool calls).
+        clusters: a cluster label per case, or None to use the case.
+
+    Raises:
+        StatsError: when the denominator sums to zero.
+    """
+    y_arr = np.asarray(y, dtype=float)
+    x_arr = np.asarray(x, dtype=float)
+    if clusters is not None:
+        codes, n_c = cluster_codes(clusters)
+        y_arr = np.bincount(codes, weights=y_arr, minlength=n_c)
+        x_arr = np.bincount(codes, weights=x_arr, minlength=n_c)
+    total_x = float(x_arr.sum())
+    if total_x <= 0.0:
+        raise StatsError("a ratio needs a positive denominator (no tool calls were made)")
+    r = float(y_arr.sum()) / total_x
+    n = x_arr.size
+    if n < 2:
+        return RatioEstimate(r, math.nan, n, total_x)
+    x_bar = total_x / n
+    resid = y_arr - r * x_arr
+    var = float(np.sum(resid * resid)) / (n * (n - 1) * x_bar * x_bar)
+    return RatioEstimate(r, math.sqrt(var), n, total_x)
+
+
+def resample_counts(
+    n_clusters: int, n_resamples: int, rng: np.random.Generator
+) -> NDArray[np.float64]:
+    """How often each cluster is drawn in each bootstrap resample: a (B, C) matrix.
+
+    A cluster bootstrap statistic that is a ratio of cluster totals is then
+    ``counts @ numerator / counts @ denominator`` — one matrix product for all B.
+    """
+    if n_clusters < 1:
+        raise StatsError("a bootstrap needs at least one cluster")
+    draws = rng.integers(0, n_clusters, size=(n_resamples, n_clusters))
+    flat = (draws + np.arange(n_resamples)[:, None] * n_clusters).ravel()
+    counts = np.bincount(flat, minlength=n_resamples * n_clusters)
+    return counts.reshape(n_resamples, n_clusters).astype(np.float64)
+
+
+def weighted_quantiles(
+    values: ArrayLike, weights: NDArray[np.float64], q: float, *, chunk: int = 256
+) -> NDArray[np.float64]:
+    """Inverted-CDF quantile of ``values`` under each row of ``weights``.
+
+    Args:
+        values: the observations (e.g. trial latencies), length T.
+        weights: (B, T) non-negative weights, one row per bootstrap resample.
+        q: the quantile in [0, 1].
+        chunk: rows processed at once (bounds memory to chunk·T floats).
+
+    Returns:
+        B quantiles. With unit weights this equals ``np.quantile(values, q,
+        method="inverted_cdf")``.
+    """
+    v = np.asarray(values, dtype=float)
+    order = np.argsort(v, kind="stable")
+    v_sorted = v[order]
+    out = np.empty(weights.shape[0])
+    for start in range(0, weights.shape[0], chunk):
+        w = weights[start : start + chunk][:, order]
+        cum = np.cumsum(w, axis=1)
+        target = q * cum[:, -1:]
+        # First index whose cumulative weight reaches the target (strictly positive mass).
+        idx = np.argmax((cum >= target - 1e-12 * cum[:, -1:]) & (w > 0), axis=1)
+        out[start : start + chunk] = v_sorted[idx]
+    return out
