@@ -23,12 +23,12 @@ from numpy.typing import NDArray
 from evalkit.stats._intervals import RateMethod, clustered_mean, effective_rate_interval
 from evalkit.stats._metrics import (
     Direction,
+    cluster_bootstrap_quantiles,
     cluster_codes,
     metric_direction,
     pass_at_k,
     pass_hat_k,
     resample_counts,
-    weighted_quantiles,
 )
 from evalkit.stats._paired import (
     BootstrapTest,
@@ -339,8 +339,8 @@ def latency_deltas(
         return out
     for q, name in ((0.5, "latency_p50_s"), (0.95, "latency_p95_s")):
         counts = resample_counts(n_c, n_resamples, _rng(seed, name))
-        qa = weighted_quantiles(va, counts[:, ca], q)
-        qb = weighted_quantiles(vb, counts[:, cb], q)
+        qa = cluster_bootstrap_quantiles(va, ca, counts, q)
+        qb = cluster_bootstrap_quantiles(vb, cb, counts, q)
         base = float(np.quantile(va, q, method="inverted_cdf"))
         cand = float(np.quantile(vb, q, method="inverted_cdf"))
         out[name] = _bootstrap_delta(name, cand - base, base, cand, qb - qa, cases.size,

@@ -18,13 +18,13 @@ from evalkit.stats._intervals import (
 )
 from evalkit.stats._metrics import (
     Direction,
+    cluster_bootstrap_quantiles,
     cluster_codes,
     metric_direction,
     pass_at_k,
     pass_hat_k,
     ratio_estimate,
     resample_counts,
-    weighted_quantiles,
 )
 from evalkit.stats._trials import ArmTrials, CaseValues
 
@@ -285,7 +285,7 @@ def latency_estimates(
         values = lat[use]
         est = float(np.quantile(values, q, method="inverted_cdf"))
         counts = resample_counts(n_c, n_resamples, _rng(seed, name))
-        reps = weighted_quantiles(values, counts[:, codes], q)
+        reps = cluster_bootstrap_quantiles(values, codes, counts, q)
         lo, hi, se = _percentile_ci(reps, confidence)
         out[name] = MetricEstimate(
             name, est, lo, hi, se, int(tab.loc[use, "case_id"].nunique()), int(use.sum()),

@@ -16,6 +16,7 @@ from evalkit.errors import StatsError
 
 __all__ = [
     "RatioEstimate",
+    "cluster_bootstrap_quantiles",
     "cluster_codes",
     "metric_direction",
     "pass_at_k",
@@ -202,3 +203,47 @@ def weighted_quantiles(
         idx = np.argmax((cum >= target - 1e-12 * cum[:, -1:]) & (w > 0), axis=1)
         out[start : start + chunk] = v_sorted[idx]
     return out
+
+
+_EXACT_QUANTILE_LIMIT = 20_000
+
+
+def cluster_bootstrap_quantiles(
+    values: ArrayLike,
+    codes: NDArray[np.intp],
+    counts: NDArray[np.int64] | NDArray[np.float64],
+    q: float,
+    *,
+    grid_size: int = 512,
+) -> NDArray[np.float64]:
+    """Quantile ``q`` of ``values`` under each cluster-bootstrap resample.
+
+    ``counts`` is (B, C): how often each cluster is drawn in each resample; ``codes``
+    maps each value to its cluster. Up to 20,000 values this is exact
+    (:func:`weighted_quantiles`). Above that, each resample's weighted CDF is
+    evaluated on a grid of ``grid_size`` pooled values around the quantile (the pooled
+    ``q ± 0.15`` band, where bootstrap quantiles fall) with one dense product
+    (B, C) @ (C, G) — seconds become a fraction of a second at 100,000 trials. The
+    result is the smallest grid value whose CDF reaches ``q`` (clamped to the band),
+    so it is exact up to the grid's resolution.
+    """
+    v = np.asarray(values, dtype=float)
+    if v.size <= _EXACT_QUANTILE_LIMIT:
+        return weighted_quantiles(v, counts[:, codes].astype(float), q)
+    v_sorted = np.sort(v)
+    lo_i = int(max(0, math.floor((q - 0.15) * v.size)))
+    hi_i = int(min(v.size - 1, math.ceil((q + 0.15) * v.size)))
+    grid = np.unique(v_sorted[np.linspace(lo_i, hi_i, grid_size).astype(np.intp)])
+    n_clusters = counts.shape[1]
+    # per cluster: how many values are <= each grid point (cumulative histogram)
+    pos = np.searchsorted(grid, v, side="left")  # first grid point >= value
+    hist = np.zeros((n_clusters, grid.size + 1), dtype=np.float32)
+    np.add.at(hist, (codes, np.minimum(pos, grid.size)), 1.0)
+    cum = np.cumsum(hist, axis=1)[:, : grid.size]  # (C, G): values <= grid[g]
+    totals = np.bincount(codes, minlength=n_clusters).astype(np.float32)
+    w = counts.astype(np.float32)
+    cdf = w @ cum  # (B, G)
+    n_b = w @ totals  # (B,)
+    reached = cdf >= (q * n_b)[:, None] - 1e-6
+    idx = np.where(reached.any(axis=1), reached.argmax(axis=1), grid.size - 1)
+    return grid[idx].astype(float)
