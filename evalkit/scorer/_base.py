@@ -233,7 +233,7 @@ class Scorer:
             raw = self.check(view)
             if inspect.isawaitable(raw):
                 raw = await raw
-            return self.finish(raw)  # type: ignore[arg-type]
+            return self.finish(raw)
         except Exception as exc:
             return self.error_row(exc)
 
@@ -286,6 +286,7 @@ def scorer_types() -> list[str]:
 
 def _ensure_builtins() -> None:
     import evalkit.scorer._checks  # noqa: F401  (registers built-in checks)
+    from evalkit.scorer import _builtins  # noqa: F401  (text, structured, trajectory, judge)
 
 
 def get_scorer_class(type_name: str) -> type[Scorer]:

@@ -6,7 +6,7 @@ import json
 
 from click.testing import CliRunner
 
-from conftest import write_dataset
+from ek_fixtures import write_dataset
 from evalkit._cli.main import cli
 
 

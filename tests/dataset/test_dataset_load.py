@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_dataset
+from ek_fixtures import write_dataset
 from evalkit.dataset import (
     diff_cases,
     freeze_dataset,
