@@ -10,8 +10,8 @@ rest. Parquet tables and the manifest are written atomically (temp file + rename
 
 from __future__ import annotations
 
+import asyncio
 import json
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,13 +46,10 @@ class RunTables:
 class Journal:
     """Append-only JSON-lines log of finished trials, flushed in small batches."""
 
-    def __init__(self, path: Path, *, batch: int = 1, interval_s: float = 0.05) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
         self._fh: IO[str] = path.open("a", encoding="utf-8")
-        self._pending = 0
-        self._batch = batch
-        self._interval = interval_s
-        self._last = time.monotonic()
+        self._flush_pending = False
 
     def write_header(self, header: dict[str, Any]) -> None:
         """First line of a new journal: what run it belongs to."""
@@ -65,20 +62,30 @@ class Journal:
         scores: Sequence[tuple[Any, ...]],
         spans: Sequence[tuple[Any, ...]],
     ) -> None:
-        """Record one finished trial; flushes every ``batch`` trials or ``interval_s``."""
+        """Record one finished trial.
+
+        Inside an event loop the flush is scheduled once per loop iteration, so a
+        burst of trials finishing together costs one write; a ``kill -9`` can lose
+        only trials that finished in that same iteration (at most the ones in
+        flight). Outside a loop every record is flushed at once.
+        """
         self._fh.write(_JOURNAL_JSON([trial, scores, spans]))
         self._fh.write("\n")
-        self._pending += 1
-        if self._pending >= self._batch:
+        if self._flush_pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
             self.flush()
-        elif time.monotonic() - self._last >= self._interval:
-            self.flush()
+            return
+        self._flush_pending = True
+        loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Hand buffered lines to the OS (survives a killed process)."""
-        self._fh.flush()
-        self._pending = 0
-        self._last = time.monotonic()
+        self._flush_pending = False
+        if not self._fh.closed:
+            self._fh.flush()
 
     def close(self) -> None:
         """Flush and close."""
