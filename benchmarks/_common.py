@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-TARGETS = textwrap.dedent('''
+TARGETS = textwrap.dedent("""
     import asyncio
 
     async def zero(case, ctx):
@@ -22,7 +22,7 @@ TARGETS = textwrap.dedent('''
     async def sleeper(case, ctx):
         await asyncio.sleep(0.05)
         return {"answer": case.expected["answer"]}
-''')
+""")
 
 
 def make_project(n_cases: int, root: Path | None = None) -> Path:
@@ -33,8 +33,17 @@ def make_project(n_cases: int, root: Path | None = None) -> Path:
     (ds / "dataset.yaml").write_text("name: bench\nversion: 1.0.0\ntags: [happy]\n")
     with (ds / "cases.jsonl").open("w") as fh:
         for i in range(n_cases):
-            fh.write(json.dumps({"id": f"case-{i:06d}", "input": {"q": i},
-                                 "expected": {"answer": str(i)}, "tags": ["happy"]}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "id": f"case-{i:06d}",
+                        "input": {"q": i},
+                        "expected": {"answer": str(i)},
+                        "tags": ["happy"],
+                    }
+                )
+                + "\n"
+            )
     suites = root / "suites"
     suites.mkdir(exist_ok=True)
     (suites / "bench_targets.py").write_text(TARGETS)
@@ -43,9 +52,13 @@ def make_project(n_cases: int, root: Path | None = None) -> Path:
 
 def write_suite(root: Path, name: str, **spec: Any) -> Path:
     """Write suites/<name>.yaml with the equals scorer."""
-    data = {"name": name, "dataset": "bench", "target": "bench_targets:zero",
-            "scorers": [{"type": "equals", "actual": "output.answer", "expected": "expected.answer"}],
-            **spec}
+    data = {
+        "name": name,
+        "dataset": "bench",
+        "target": "bench_targets:zero",
+        "scorers": [{"type": "equals", "actual": "output.answer", "expected": "expected.answer"}],
+        **spec,
+    }
     path = root / "suites" / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

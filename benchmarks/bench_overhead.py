@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import make_project, median_time, median_wall_cpu, table, write_suite  # noqa: E402
+from _common import make_project, median_time, median_wall_cpu, table, write_suite
 
 
 def main() -> None:
@@ -39,7 +39,7 @@ def main() -> None:
         suite = load_suite(write_suite(root, f"zero{n}", trials=k, concurrency=64, seed=1))
         counter = iter(range(10**6))
 
-        def once(suite=suite) -> None:
+        def once(suite=suite, counter=counter) -> None:
             out = root / "reports" / f"run{next(counter)}"
             run_suite(suite, out_dir=out)
             shutil.rmtree(out)
