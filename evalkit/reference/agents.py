@@ -2,15 +2,16 @@
 
 Each agent does one job with one output contract:
 
-* **Researcher** → :class:`ResearchNotes`: the model turns the question into keyword
-  queries; code searches (BM25), reads the best topics, and ranks their sentences
+* **Researcher** → :class:`ResearchNotes`: the model adds keyword queries to the
+  question; code searches (BM25), reads the best topics, and ranks their sentences
   against the question, so every claim carries a verbatim quote and its doc id.
 * **Writer** → :class:`DraftAnswer`: the model picks which evidence sentences answer
   the question and how sure it is; the answer is composed from those sentences, so
   it is grounded by construction and its citations are exact.
 * **Verifier** → :class:`Verdict`: deterministic checks (citations ⊆ retrieved docs,
   quotes verbatim in the cited docs, grounding, relevance to the question) plus the
-  model's own yes/no support check, combined into a confidence.
+  model's yes/no support check where it can change the outcome, combined into a
+  confidence that decides between answering and escalating.
 
 A 135M-parameter model cannot write reliable prose or quote accurately; it can make
 small, constrained choices. Deterministic code does the rest.

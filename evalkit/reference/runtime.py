@@ -73,10 +73,8 @@ class PipelineRun:
         return params
 
     def prompt(self, agent: str) -> Prompt:
-        """The prompt version this run uses for *agent* (recorded in the manifest)."""
-        prompt = load_prompt(agent, self.prompt_versions.get(agent, "v1"))
-        self.ctx.record_version(f"prompt.{agent}", prompt.version, prompt.sha256)
-        return prompt
+        """The prompt version this run uses for *agent*."""
+        return load_prompt(agent, self.prompt_versions.get(agent, "v1"))
 
     async def step(self, name: str, fn: Callable[[], Awaitable[T]]) -> T | Any:
         """Run step *name* once: load it from the checkpoint, or run and save it.
@@ -117,11 +115,14 @@ class PipelineRun:
     ) -> LLMReply:
         """One budgeted model call with structured output.
 
+        The prompt's version and hash go to the span and to the run manifest.
         Transient model errors are retried; a reply that does not fit *schema* is
         resampled once with another seed, then the error propagates.
         """
         from evalkit.model import StructuredOutputError
 
+        # Only prompts actually sent are reported to the run manifest.
+        self.ctx.record_version(f"prompt.{prompt.agent}", prompt.version, prompt.sha256)
         messages = prompt.render(**values)
         attributes = {**prompt.span_attributes, "evalkit.step": self.current_step}
         base_seed = int(self.ctx.seed)

@@ -196,6 +196,7 @@ def test_auto_verifier_asks_the_model_only_when_its_vote_matters(
     out, _ = run_target(answer_question, PASS_Q, ctx)
     assert ("SupportCheck" in [c["schema"] for c in model.calls]) is asks_model
     assert (out["verdict"]["model_supported"] is None) is not asks_model
+    assert ("prompt.verifier" in ctx.versions) is asks_model  # only prompts sent
     assert out["outcome"] == "answered"
 
 
