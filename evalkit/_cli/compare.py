@@ -11,9 +11,8 @@ Two forms:
 
 from __future__ import annotations
 
-import sys
-
 import math
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 

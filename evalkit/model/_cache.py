@@ -7,14 +7,19 @@ never part of it.
 
 The database runs in WAL mode with a busy timeout, and every operation opens its own
 connection, so threads and processes (``pytest-xdist`` workers, parallel runs) can
-share one cache folder.
+share one cache folder. Creating the database and switching it to WAL happens once,
+under a process-wide lock and an ``flock`` on a lock file beside it: SQLite answers
+``database is locked`` at once (without waiting for the busy timeout) when two
+connections race to change the journal mode.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -28,6 +33,9 @@ CACHE_MODES: tuple[str, ...] = get_args(CacheMode)
 DEFAULT_CACHE_DIR = ".evalkit-cache"
 _DB_NAME = "responses.sqlite3"
 _KEY_VERSION = 1
+_BUSY_TIMEOUT_S = 30.0
+_INIT_LOCK = threading.Lock()
+_INITIALISED: set[Path] = set()
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
     key TEXT PRIMARY KEY,
@@ -139,16 +147,39 @@ class ResponseCache:
         """Whether new responses are stored."""
         return self.mode == "read-write"
 
+    def _initialise(self) -> None:
+        """Create the database in WAL mode once, serialised across threads and processes."""
+        path = self.path.absolute()
+        if path in _INITIALISED and path.exists():
+            return
+        with _INIT_LOCK:
+            if path in _INITIALISED and path.exists():
+                return
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with open(self.directory / (_DB_NAME + ".lock"), "a+b") as lock_file:
+                fcntl.flock(lock_file, fcntl.LOCK_EX)
+                try:
+                    conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S)
+                    try:
+                        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+                        if str(mode).lower() != "wal":
+                            conn.execute("PRAGMA journal_mode=WAL")
+                        conn.execute(_SCHEMA)
+                        conn.commit()
+                    finally:
+                        conn.close()
+                finally:
+                    fcntl.flock(lock_file, fcntl.LOCK_UN)
+            _INITIALISED.add(path)
+
     def _connect(self, *, write: bool) -> sqlite3.Connection:
         if write:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30.0)
-            conn.execute("PRAGMA journal_mode=WAL")
+            self._initialise()
+            conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S)
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(_SCHEMA)
         else:
             conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
-                                   timeout=30.0)
+                                   timeout=_BUSY_TIMEOUT_S)
         return conn
 
     def get(self, key: str) -> CachedResponse | None:

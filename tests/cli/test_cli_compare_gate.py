@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
-
 from ek_fixtures import write_dataset
+
 from evalkit._cli.main import cli
 
 

@@ -73,7 +73,8 @@ def test_dataset_commands(project: Path) -> None:
 def test_dataset_diff(project: Path) -> None:
     invoke("dataset", "freeze", "mini")
     folder = project / "datasets" / "mini"
-    (folder / "dataset.yaml").write_text((folder / "dataset.yaml").read_text().replace("1.0.0", "1.1.0"))
+    meta = folder / "dataset.yaml"
+    meta.write_text(meta.read_text().replace("1.0.0", "1.1.0"))
     lines = (folder / "cases.jsonl").read_text().splitlines()[1:]
     (folder / "cases.jsonl").write_text("\n".join(lines) + "\n")
     r = invoke("dataset", "diff", "mini@1.0.0", "mini")

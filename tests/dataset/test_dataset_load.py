@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from ek_fixtures import write_dataset
+
 from evalkit.dataset import (
     diff_cases,
     freeze_dataset,
@@ -99,7 +99,9 @@ def test_pin_by_version_and_hash(tmp_path: Path) -> None:
         resolve_pin("mini@latest", root)
 
 
-def test_changed_content_under_a_frozen_version_is_refused_with_what_changed(tmp_path: Path) -> None:
+def test_changed_content_under_a_frozen_version_is_refused_with_what_changed(
+    tmp_path: Path,
+) -> None:
     folder = write_dataset(tmp_path)
     root = tmp_path / "datasets"
     snap = freeze_dataset(load_dataset(folder))

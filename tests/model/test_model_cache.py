@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import sqlite3
 import threading
 from pathlib import Path
@@ -77,21 +78,43 @@ def test_modes(tmp_path: Path) -> None:
         ResponseCache(tmp_path, mode="rw")
 
 
-def test_wal_and_concurrent_writers(tmp_path: Path) -> None:
-    cache = ResponseCache(tmp_path, mode="read-write")
-
-    def write(worker: int) -> None:
+def _write_many(directory: str, worker: int, errors: Any = None) -> None:
+    cache = ResponseCache(directory, mode="read-write")
+    try:
         for i in range(25):
             cache.put(cache_key(**{**BASE, "seed": worker * 100 + i}), _response(f"{worker}/{i}"))
+    except Exception as exc:  # reported to the test, which fails on it
+        if errors is None:
+            raise
+        errors.append(repr(exc))
 
-    threads = [threading.Thread(target=write, args=(w,)) for w in range(6)]
+
+def test_wal_and_concurrent_writers(tmp_path: Path) -> None:
+    # Six threads race to create the database: the first WAL switch must not fail any
+    # of them with "database is locked" (it did, intermittently, before it was serialised).
+    cache = ResponseCache(tmp_path, mode="read-write")
+    errors: list[str] = []
+    threads = [threading.Thread(target=_write_many, args=(str(tmp_path), w, errors))
+               for w in range(6)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert errors == []
     assert len(cache) == 150
     with sqlite3.connect(cache.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_concurrent_processes_create_one_cache(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_write_many, args=(str(tmp_path), w)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    assert len(ResponseCache(tmp_path, mode="read-only")) == 100
 
 
 class Colour(BaseModel):

@@ -45,7 +45,7 @@ def test_run_folder_contents(make_suite) -> None:
 
 
 def test_open_run_errors_are_clear(tmp_path: Path) -> None:
-    with pytest.raises(RunFolderError, match="no manifest.json"):
+    with pytest.raises(RunFolderError, match=r"no manifest\.json"):
         open_run(tmp_path)
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(RunFolderError, match="not valid JSON"):

@@ -35,7 +35,9 @@ def _journal_trials(run_dir: Path) -> int:
     return max(0, len((run_dir / "journal.jsonl").read_text().splitlines()) - 1)
 
 
-def test_resume_after_sigkill_loses_nothing_and_duplicates_nothing(make_suite, project: Path) -> None:
+def test_resume_after_sigkill_loses_nothing_and_duplicates_nothing(
+    make_suite, project: Path,
+) -> None:
     log = project / "calls.log"
     make_suite(name="kill", target="ek_test_targets:logged", trials=10, concurrency=2,
                params={"log": str(log), "sleep": 0.03})

@@ -13,7 +13,8 @@ class Http(Exception):
     def __init__(self, status: int, retry_after: str | None = None) -> None:
         super().__init__(f"HTTP {status}")
         self.status_code = status
-        self.response = type("R", (), {"headers": {"retry-after": retry_after} if retry_after else {}})()
+        headers = {"retry-after": retry_after} if retry_after else {}
+        self.response = type("R", (), {"headers": headers})()
 
 
 class APIConnectionError(Exception):

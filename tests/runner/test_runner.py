@@ -88,7 +88,8 @@ def test_sync_target_runs_in_worker_thread(make_suite) -> None:
 
 
 def test_spans_tool_errors_and_usage(make_suite) -> None:
-    run = _run(make_suite(target="ek_test_targets:with_tools", trials=1, params={"fail_last": True}))
+    run = _run(make_suite(target="ek_test_targets:with_tools", trials=1,
+                          params={"fail_last": True}))
     t = run.trials
     assert set(t.tool_calls) == {3} and set(t.tool_errors) == {1} and set(t.llm_calls) == {1}
     assert set(t.input_tokens) == {10} and t.cost_usd.sum() == pytest.approx(0.006)

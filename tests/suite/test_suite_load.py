@@ -11,7 +11,8 @@ from evalkit.suite import load_suite, parse_override
 def test_valid_suite_and_overrides(make_suite) -> None:
     path = make_suite(params={"prompt_version": "v1", "nested": {"a": 1}})
     suite = load_suite(path, overrides={"trials": 7, "seed": None},
-                       params=[parse_override("prompt_version=v2"), parse_override("nested.b=[1, 2]")])
+                       params=[parse_override("prompt_version=v2"),
+                               parse_override("nested.b=[1, 2]")])
     assert suite.spec.trials == 7 and suite.spec.seed == 1
     assert suite.spec.params == {"prompt_version": "v2", "nested": {"a": 1, "b": [1, 2]}}
     assert suite.hash.startswith("sha256:")
@@ -28,7 +29,8 @@ def test_valid_suite_and_overrides(make_suite) -> None:
         ({"retry": {"max_attempts": 2, "jitter": True}}, "retry.jitter", "unknown key"),
         ({"scorers": [{"type": "equals", "expected": "expected.answer"},
                       {"type": "regex", "patern": "x"}]}, "scorers[1].patern", "unknown key"),
-        ({"scorers": [{"type": "regex", "pattern": "("}]}, "scorers[0]", "invalid regular expression"),
+        ({"scorers": [{"type": "regex", "pattern": "("}]}, "scorers[0]",
+         "invalid regular expression"),
         ({"scorers": [{"type": "nonesuch"}]}, "scorers[0].type", "unknown scorer type"),
         ({"scorers": [{"type": "equals"}]}, "scorers[0]", "give either 'expected'"),
     ],
