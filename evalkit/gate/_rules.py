@@ -81,6 +81,12 @@ def _require_metric(
     """True if present; ConfigError for a per-scorer metric the run does not have."""
     if name in metrics:
         return True
+    if name.startswith("corrected_pass_rate:"):
+        raise ConfigError(
+            f"the run has no metric {name!r}: set 'correct_for_judge_error: true' on the "
+            f"llm-rubric scorer whose metric is {name.split(':', 1)[1]!r}",
+            key=f"gate.{section}.{name}",
+        )
     if name.startswith(("pass_rate:", "score:")):
         known = sorted(m for m in metrics if m.startswith(name.split(":")[0] + ":"))
         raise ConfigError(

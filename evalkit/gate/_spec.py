@@ -27,7 +27,7 @@ __all__ = ["METRIC_NAME_PATTERN", "GateSpec", "PerCaseRule", "RegressionRule", "
 
 METRIC_NAME_PATTERN = re.compile(
     r"^(completion_rate|tool_error_rate|trials_with_tool_error|latency_p50_s|latency_p95_s"
-    r"|cost_per_trial_usd|pass_rate:.+|score:.+|pass[@^][1-9][0-9]*)$"
+    r"|cost_per_trial_usd|pass_rate:.+|corrected_pass_rate:.+|score:.+|pass[@^][1-9][0-9]*)$"
 )
 """Metric names a gate can refer to (``pass_rate:<metric>``/``score:<metric>`` per scorer)."""
 
@@ -37,8 +37,9 @@ def _check_metric_names(names: list[str]) -> None:
     if bad:
         raise ValueError(
             f"unknown metric {bad[0]!r}; use completion_rate, pass_rate:<metric>, "
-            "score:<metric>, tool_error_rate, trials_with_tool_error, pass@k, pass^k, "
-            "latency_p50_s, latency_p95_s or cost_per_trial_usd"
+            "corrected_pass_rate:<metric>, score:<metric>, tool_error_rate, "
+            "trials_with_tool_error, pass@k, pass^k, latency_p50_s, latency_p95_s or "
+            "cost_per_trial_usd"
         )
 
 

@@ -264,6 +264,7 @@ def evaluate_gate(
         warnings.append("regression rules not evaluated: no baseline was given")
     if comparison is not None:
         warnings.extend(comparison.notes)
+    warnings.extend(n for n in summary.notes if n not in warnings)
     verdict: Verdict = "FAIL" if violations else "INCONCLUSIVE" if unsure else "PASS"
     if verdict == "PASS" and not checks:
         warnings.append("the gate has no rules: PASS says nothing")

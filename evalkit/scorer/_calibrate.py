@@ -388,4 +388,9 @@ def calibration_summary(spec_hash: str, model: str, root: Path | None = None) ->
             if name in metrics:
                 out[name] = metrics[name].get("estimate")
         out["n"] = record.get("n")
+        # m0 / m1: human negatives / positives behind specificity / sensitivity, which
+        # the Rogan–Gladen variance needs.
+        out["m0"] = (metrics.get("specificity") or {}).get("n")
+        out["m1"] = (metrics.get("sensitivity") or {}).get("n")
+        out["labels"] = record.get("labels")
     return out

@@ -275,6 +275,10 @@ class JudgeScorerSpec(ScorerSpec):
     """Path of a judge spec YAML (``judges/x.yaml``) or the spec inline."""
     rubric: str | None = None
     """Shortcut: a rubric judged pass/fail on ``output`` against ``input``."""
+    correct_for_judge_error: bool = False
+    """Also report ``corrected_pass_rate:<metric>``: the judged pass rate corrected for
+    the judge's measured sensitivity and specificity (Rogan–Gladen), from the judge's
+    calibration record (``evalkit judge calibrate``)."""
 
     @model_validator(mode="after")
     def _one_judge(self) -> JudgeScorerSpec:
@@ -339,6 +343,8 @@ class _JudgeScorer(Scorer):
 
     def _common(self, view: TrialView) -> dict[str, Any]:
         details: dict[str, Any] = {"calibration": self._calibration}
+        if self.spec.correct_for_judge_error:
+            details["correct_for_judge_error"] = True
         if self.env.model_under_test and self.env.model_under_test == self.judge.model:
             details["self_judging"] = True
         return details
@@ -375,6 +381,13 @@ class PairwiseScorerSpec(JudgeScorerSpec):
 
     other: str
     """Dotted path of the answer to compare with (e.g. ``expected.baseline_answer``)."""
+
+    @model_validator(mode="after")
+    def _no_correction(self) -> PairwiseScorerSpec:
+        if self.correct_for_judge_error:
+            raise ValueError("correct_for_judge_error applies to llm-rubric pass/fail "
+                             "verdicts, not to pairwise preferences")
+        return self
 
 
 @register_scorer("llm-pairwise")

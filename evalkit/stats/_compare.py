@@ -25,6 +25,7 @@ from evalkit.stats._deltas import (
 )
 from evalkit.stats._estimates import DEFAULT_RESAMPLES
 from evalkit.stats._intervals import RateMethod
+from evalkit.stats._judge import CORRECTED_PREFIX, corrected_delta, judge_notes
 from evalkit.stats._paired import benjamini_hochberg
 from evalkit.stats._summary import RunSummary, summarize_arm
 from evalkit.stats._trials import ArmTrials, CaseValues, MissingPolicy, prepare_arm
@@ -200,6 +201,17 @@ def compare_runs(
                                  n_resamples=n_resamples))
     deltas.update(latency_deltas(a, b, paired, confidence=confidence, seed=seed,
                                   n_resamples=n_resamples))
+    for metric, cal in b.judge_calibrations.items():
+        judged = deltas.get(f"pass_rate:{metric}")
+        name = CORRECTED_PREFIX + metric
+        if judged is not None and name in sum_a.metrics and name in sum_b.metrics:
+            corrected = corrected_delta(judged, cal, sum_a.metrics[name], sum_b.metrics[name])
+            if corrected is not None:
+                deltas[name] = corrected
+    calibrations = {**a.judge_calibrations, **b.judge_calibrations}
+    ratio = b.median_output_chars / a.median_output_chars \
+        if a.median_output_chars and a.median_output_chars > 0 else math.nan
+    notes.extend(judge_notes(calibrations, paired=True, length_ratio=ratio))
     deltas = {k: deltas[k] for k in _metric_order(deltas, sum_b)}
 
     by_tag = _tag_deltas(a, comp_a, comp_b, confidence=confidence, seed=seed,

@@ -24,6 +24,7 @@ from evalkit.stats._estimates import (
     tool_error_estimates,
 )
 from evalkit.stats._intervals import RateMethod
+from evalkit.stats._judge import CORRECTED_PREFIX, corrected_estimate, judge_notes
 from evalkit.stats._trials import ArmTrials, MissingPolicy, prepare_arm
 
 __all__ = ["CaseOutcome", "RunSummary", "summarize_arm", "summarize_run"]
@@ -80,6 +81,7 @@ class RunSummary:
         by_tag: tag → completion rate over the cases carrying the tag.
         counts: trials by status, scorer/judge errors, reported outcomes.
         cases: per-case completion counts (for k-of-n rules and flip lists).
+        notes: caveats to print with the metrics (e.g. a weak judge calibration).
     """
 
     arm: str
@@ -93,6 +95,7 @@ class RunSummary:
     by_tag: dict[str, MetricEstimate] = field(default_factory=dict)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     cases: tuple[CaseOutcome, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
@@ -108,6 +111,7 @@ class RunSummary:
             "metrics": {name: m.to_dict() for name, m in self.metrics.items()},
             "by_tag": {tag: m.to_dict() for tag, m in self.by_tag.items()},
             "counts": self.counts,
+            "notes": list(self.notes),
         }
 
 
@@ -139,6 +143,10 @@ def summarize_arm(
         metrics[f"score:{metric}"] = mean_estimate(
             f"score:{metric}", cv, confidence=confidence, bounds=(0.0, 1.0)
         )
+    for metric, cal in arm.judge_calibrations.items():
+        judged = metrics.get(f"pass_rate:{metric}")
+        if judged is not None:
+            metrics[CORRECTED_PREFIX + metric] = corrected_estimate(judged, cal)
     metrics.update(tool_error_estimates(arm, confidence=confidence, interval=interval))
     metrics.update(
         pass_k_estimates(
@@ -191,6 +199,7 @@ def summarize_arm(
         by_tag=by_tag,
         counts=arm.counts,
         cases=cases,
+        notes=tuple(judge_notes(arm.judge_calibrations, paired=False)),
     )
 
 

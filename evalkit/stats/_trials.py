@@ -27,6 +27,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from evalkit.errors import InputError
+from evalkit.stats._judge import JudgeCalibration, judge_calibrations
 
 __all__ = ["ArmTrials", "CaseValues", "MissingPolicy", "prepare_arm"]
 
@@ -131,6 +132,10 @@ class ArmTrials:
         case_index: the arm's case ids, sorted; ``case_codes`` index into it.
         case_codes: per trial row, the position of its case in ``case_index``.
         case_clusters: the cluster key of each case in ``case_index``.
+        judge_calibrations: judged metrics to correct for judge error, with the
+            calibration stored beside their scores.
+        median_output_chars: median length of the stored outputs (only measured when a
+            judged metric is corrected: the per-arm answer-style check).
     """
 
     arm: str
@@ -145,6 +150,8 @@ class ArmTrials:
     case_clusters: NDArray[np.object_] = field(
         default_factory=lambda: np.empty(0, dtype=object)
     )
+    judge_calibrations: dict[str, JudgeCalibration] = field(default_factory=dict)
+    median_output_chars: float = math.nan
 
     @property
     def case_ids(self) -> list[str]:
@@ -329,6 +336,11 @@ def prepare_arm(
         t["case_id"].to_numpy(dtype=str), return_index=True, return_inverse=True
     )
     cluster_keys = _cluster_keys(t)
+    calibrations = {m: c for m, c in judge_calibrations(all_scores, metric_of).items()
+                    if m in pass_metrics}
+    output_chars = math.nan
+    if calibrations and "output" in t.columns and len(t):
+        output_chars = float(t["output"].fillna("").astype(str).str.len().median())
     table = pd.DataFrame(
         {
             "case_id": t["case_id"].to_numpy(dtype=object),
@@ -354,6 +366,8 @@ def prepare_arm(
         case_index=case_index.astype(object),
         case_codes=case_codes.astype(np.intp),
         case_clusters=cluster_keys[first_row],
+        judge_calibrations=calibrations,
+        median_output_chars=output_chars,
     )
 
 

@@ -40,7 +40,7 @@ def test_resume_after_sigkill_loses_nothing_and_duplicates_nothing(
 ) -> None:
     log = project / "calls.log"
     make_suite(name="kill", target="ek_test_targets:logged", trials=10, concurrency=2,
-               params={"log": str(log), "sleep": 0.03})
+               params={"log": str(log), "sleep": 0.1})
     run_dir = project / "reports" / "killed"
     proc = _start(["run", "suites/kill.yaml", "--out", str(run_dir), "--no-reports",
                    "--no-progress", "--format", "json"], project)
@@ -94,8 +94,10 @@ def test_resume_after_sigkill_loses_nothing_and_duplicates_nothing(
 
 def test_ctrl_c_leaves_a_resumable_run(make_suite, project: Path) -> None:
     log = project / "calls.log"
+    # 60 trials of 0.2 s at concurrency 2 take 6 s: the signal lands mid-run even when a
+    # loaded machine starves the polling loop (0.05 s trials once let the run finish first).
     make_suite(name="intr", target="ek_test_targets:logged", trials=10, concurrency=2,
-               params={"log": str(log), "sleep": 0.05})
+               params={"log": str(log), "sleep": 0.2})
     run_dir = project / "reports" / "intr"
     proc = _start(["run", "suites/intr.yaml", "--out", str(run_dir), "--no-reports",
                    "--no-progress"], project)
