@@ -72,3 +72,5 @@ def echo_summary(summary: Mapping[str, Any], *, title: str | None = None) -> Non
             parts.append(f"{group}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
     if parts:
         click.echo("counts  " + "; ".join(parts))
+    for note in summary.get("notes") or ():
+        click.echo(f"note    {note}")

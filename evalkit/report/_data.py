@@ -268,6 +268,8 @@ def load_report(
     summary, comparison = _analyse(trials, scores, mode, cand_arm, base_arm, missing=missing,
                                    confidence=confidence, seed=seed, share=share, notes=notes)
     gate, mde = _gate(spec, summary, comparison, notes)
+    if gate is None:  # with a gate, these caveats are among its warnings already
+        notes.extend(comparison.notes if comparison is not None else summary.notes)
     rows, rule = _case_rows(summary, comparison, trials, cand_arm, spec, share)
     inputs = _inputs(run, notes)
     return ReportData(
