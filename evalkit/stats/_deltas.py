@@ -23,12 +23,13 @@ from numpy.typing import NDArray
 from evalkit.stats._intervals import RateMethod, clustered_mean, effective_rate_interval
 from evalkit.stats._metrics import (
     Direction,
+    bootstrap_counts,
+    bootstrap_ratio,
     cluster_bootstrap_quantiles,
     cluster_codes,
     metric_direction,
     pass_at_k,
     pass_hat_k,
-    resample_counts,
 )
 from evalkit.stats._paired import (
     BootstrapTest,
@@ -257,10 +258,6 @@ def _bootstrap_delta(
                   confidence, (1.0 - confidence) / 2.0)
 
 
-def _rng(seed: int, stream: str) -> np.random.Generator:
-    return np.random.default_rng([seed, 1, *stream.encode()])
-
-
 def tool_error_delta(
     a: ArmTrials, b: ArmTrials, cases: NDArray[np.object_], *, confidence: float, seed: int,
     n_resamples: int,
@@ -275,10 +272,9 @@ def tool_error_delta(
         return None
     codes, n_c = _paired_cluster_index(cases, a)
     sums = [np.bincount(codes, weights=v, minlength=n_c) for v in (ya, xa, yb, xb)]
-    counts = resample_counts(n_c, n_resamples, _rng(seed, "tool_error_rate"))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ra = (counts @ sums[0]) / (counts @ sums[1])
-        rb = (counts @ sums[2]) / (counts @ sums[3])
+    counts = bootstrap_counts(n_c, n_resamples, seed)
+    ra = bootstrap_ratio(counts, sums[0], sums[1])
+    rb = bootstrap_ratio(counts, sums[2], sums[3])
     base, cand = ya.sum() / xa.sum(), yb.sum() / xb.sum()
     fin = np.isfinite(ra) & np.isfinite(rb)
     r = _corr(ra[fin], rb[fin])
@@ -307,8 +303,7 @@ def pass_k_deltas(
             codes, n_c = _paired_cluster_index(cases, a)
             diff = np.bincount(codes, weights=eb[keep] - ea[keep], minlength=n_c)
             size = np.bincount(codes, minlength=n_c).astype(float)
-            counts = resample_counts(n_c, n_resamples, _rng(seed, name))
-            reps = (counts @ diff) / (counts @ size)
+            reps = bootstrap_ratio(bootstrap_counts(n_c, n_resamples, seed), diff, size)
             out[name] = _bootstrap_delta(
                 name, float((eb[keep] - ea[keep]).mean()), float(ea[keep].mean()),
                 float(eb[keep].mean()), reps, int(keep.sum()), _corr(ea[keep], eb[keep]),
@@ -322,23 +317,31 @@ def latency_deltas(
     n_resamples: int,
 ) -> dict[str, DeltaEstimate]:
     out: dict[str, DeltaEstimate] = {}
-    codes_by_case = dict(zip(cases.astype(str), _paired_cluster_index(cases, a)[0], strict=True))
-    n_c = _paired_cluster_index(cases, a)[1]
+    paired_codes, n_c = _paired_cluster_index(cases, a)
+    paired_ids = cases.astype(str)
 
     def usable(arm: ArmTrials) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
+        # cluster code of each of the arm's cases (−1: not paired), then per trial row
+        # through case_codes — no per-row dictionary look-ups.
+        ids = arm.case_index.astype(str)
+        pos = np.searchsorted(paired_ids, ids)
+        pos = np.minimum(pos, max(paired_ids.size - 1, 0))
+        found = paired_ids.size > 0
+        hit = (paired_ids[pos] == ids) if found else np.zeros(ids.size, dtype=bool)
+        code_of_case = np.where(hit, paired_codes[pos] if found else -1, -1)
         t = arm.table
         lat = t["latency_s"].to_numpy(dtype=float)
+        row_codes = code_of_case[arm.case_codes]
         m = np.isfinite(lat) & (t["status"].to_numpy(dtype=object) != "infra_error")
-        m &= t["case_id"].isin(codes_by_case).to_numpy()
-        codes = np.array([codes_by_case[c] for c in t.loc[m, "case_id"]], dtype=np.intp)
-        return lat[m], codes
+        m &= row_codes >= 0
+        return lat[m], row_codes[m].astype(np.intp)
 
     va, ca = usable(a)
     vb, cb = usable(b)
     if va.size == 0 or vb.size == 0:
         return out
     for q, name in ((0.5, "latency_p50_s"), (0.95, "latency_p95_s")):
-        counts = resample_counts(n_c, n_resamples, _rng(seed, name))
+        counts = bootstrap_counts(n_c, n_resamples, seed)
         qa = cluster_bootstrap_quantiles(va, ca, counts, q)
         qb = cluster_bootstrap_quantiles(vb, cb, counts, q)
         base = float(np.quantile(va, q, method="inverted_cdf"))

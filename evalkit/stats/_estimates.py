@@ -18,13 +18,14 @@ from evalkit.stats._intervals import (
 )
 from evalkit.stats._metrics import (
     Direction,
+    bootstrap_counts,
+    bootstrap_ratio,
     cluster_bootstrap_quantiles,
     cluster_codes,
     metric_direction,
     pass_at_k,
     pass_hat_k,
     ratio_estimate,
-    resample_counts,
 )
 from evalkit.stats._trials import ArmTrials, CaseValues
 
@@ -170,11 +171,6 @@ def _percentile_ci(reps: NDArray[np.float64], confidence: float) -> tuple[float,
     return float(lo), float(hi), float(reps.std(ddof=1))
 
 
-def _rng(seed: int, stream: str) -> np.random.Generator:
-    # A stream per metric keeps each metric's resamples fixed when others are added.
-    return np.random.default_rng([seed, *stream.encode()])
-
-
 def _bootstrap_case_mean(
     name: str, values: NDArray[np.float64], clusters: NDArray[np.object_], n_trials: int,
     n_excluded: int, *, confidence: float, seed: int, n_resamples: int,
@@ -183,8 +179,7 @@ def _bootstrap_case_mean(
     codes, n_c = cluster_codes(clusters)
     s_c = np.bincount(codes, weights=values, minlength=n_c)
     n_per = np.bincount(codes, minlength=n_c).astype(float)
-    counts = resample_counts(n_c, n_resamples, _rng(seed, name))
-    reps = (counts @ s_c) / (counts @ n_per)
+    reps = bootstrap_ratio(bootstrap_counts(n_c, n_resamples, seed), s_c, n_per)
     lo, hi, se = _percentile_ci(reps, confidence)
     return MetricEstimate(
         name, float(values.mean()), lo, hi, se, int(values.size), n_trials, n_excluded,
@@ -284,7 +279,7 @@ def latency_estimates(
         codes, n_c = cluster_codes(tab["cluster_key"].to_numpy(dtype=object)[use])
         values = lat[use]
         est = float(np.quantile(values, q, method="inverted_cdf"))
-        counts = resample_counts(n_c, n_resamples, _rng(seed, name))
+        counts = bootstrap_counts(n_c, n_resamples, seed)
         reps = cluster_bootstrap_quantiles(values, codes, counts, q)
         lo, hi, se = _percentile_ci(reps, confidence)
         out[name] = MetricEstimate(

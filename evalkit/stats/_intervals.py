@@ -193,8 +193,10 @@ def clustered_mean(
         labels = np.asarray(clusters, dtype=object)
         if labels.shape != s.shape:
             raise StatsError("clusters must give one label per case")
-        _, codes = np.unique(labels.astype(str), return_inverse=True)
-        sums = np.bincount(codes, weights=resid).astype(np.float64)
+        from evalkit.stats._metrics import cluster_codes
+
+        codes, n_codes = cluster_codes(labels)
+        sums = np.bincount(codes, weights=resid, minlength=n_codes).astype(np.float64)
         n_clusters = int(sums.size)
     if n_clusters < 2:
         se = math.nan

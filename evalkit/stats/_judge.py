@@ -146,12 +146,19 @@ def judge_calibrations(scores: pd.DataFrame, metric_of: Mapping[str, str]
     """
     if not len(scores) or "details" not in scores.columns:
         return {}
-    details = scores["details"]
-    has_flag = details.astype(str).str.contains('"correct_for_judge_error"', regex=False)
+    # One scored row per scorer is enough (the flag and calibration are per scorer);
+    # error rows may lack details, so prefer ok rows.
+    rows = scores
+    if "status" in scores.columns:
+        ok = scores["status"] == "ok"
+        rows = scores[ok] if bool(ok.any()) else scores
+    rows = rows.drop_duplicates("scorer")
+    has_flag = rows["details"].astype(str).str.contains('"correct_for_judge_error"',
+                                                        regex=False)
     if not has_flag.any():
         return {}
     out: dict[str, JudgeCalibration] = {}
-    flagged = scores.loc[has_flag, ["scorer", "details"]].drop_duplicates("scorer")
+    flagged = rows.loc[has_flag, ["scorer", "details"]]
     for scorer, raw in zip(flagged["scorer"].astype(str), flagged["details"], strict=True):
         try:
             parsed = json.loads(raw) if isinstance(raw, str) else raw
