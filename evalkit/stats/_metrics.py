@@ -252,7 +252,7 @@ _EXACT_QUANTILE_LIMIT = 20_000
 def cluster_bootstrap_quantiles(
     values: ArrayLike,
     codes: NDArray[np.intp],
-    counts: NDArray[np.int64] | NDArray[np.float64],
+    counts: NDArray[np.int64] | NDArray[np.float64] | NDArray[np.float32],
     q: float,
     *,
     grid_size: int = 512,
