@@ -87,3 +87,19 @@ def test_metric_direction():
     lower = ["tool_error_rate", "trials_with_tool_error", "latency_p95_s", "cost_per_trial_usd"]
     assert all(metric_direction(m) == "higher" for m in higher)
     assert all(metric_direction(m) == "lower" for m in lower)
+
+
+def test_grid_bootstrap_quantiles_agree_with_the_exact_ones() -> None:
+    from evalkit.stats._metrics import bootstrap_counts, cluster_bootstrap_quantiles
+
+    rng = np.random.default_rng(4)
+    values = rng.lognormal(0.0, 0.6, 10_000)
+    codes = np.repeat(np.arange(2_000), 5)
+    counts = bootstrap_counts(2_000, 1_000, 9)
+    for q in (0.5, 0.95):
+        exact = weighted_quantiles(values, counts[:, codes].astype(float), q)
+        grid = cluster_bootstrap_quantiles(values, codes, counts, q)  # 10,000 > the limit
+        lo_e, hi_e = np.percentile(exact, [2.5, 97.5])
+        lo_g, hi_g = np.percentile(grid, [2.5, 97.5])
+        assert lo_g == pytest.approx(lo_e, rel=2e-3)
+        assert hi_g == pytest.approx(hi_e, rel=2e-3)
