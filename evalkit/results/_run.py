@@ -42,7 +42,18 @@ class RunData:
 
         path = self.path / f"{name}.parquet"
         try:
-            frame: pd.DataFrame = pq.read_table(path).to_pandas()
+            table = pq.read_table(path)
+            tags = None
+            if "tags" in table.column_names:
+                pos = table.column_names.index("tags")
+                tags = _shared_lists(table.column("tags"))
+                if tags is not None:
+                    table = table.remove_column(pos)
+            # self_destruct frees each Arrow column once converted: a lower peak
+            frame: pd.DataFrame = table.to_pandas(split_blocks=True, self_destruct=True)
+            del table
+            if tags is not None:
+                frame.insert(pos, "tags", tags)
             return frame
         except Exception as exc:
             raise RunFolderError(f"cannot read {name}.parquet: {exc}", path=self.path) from exc
@@ -81,6 +92,38 @@ class RunData:
 
     def __repr__(self) -> str:
         return f"RunData({str(self.path)!r})"
+
+
+def _shared_lists(column: Any) -> Any:
+    """A list<string> column as an object array whose equal lists share one array.
+
+    ``to_pandas`` builds one NumPy array per row; every trial of a case carries the
+    same tags, so a million trials would hold a million small arrays (~110 MB).
+    Equal lists get one read-only array instead (null lists stay None). Returns
+    None, for the default conversion, when a list holds a null element.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(column) == 0 or pc.list_flatten(column).null_count:
+        return None
+    # key: the joined strings and the length (so [] and [""] differ); null for null
+    joined = pc.binary_join(column, "\x1f")
+    length = pc.cast(pc.list_value_length(column), pa.string())
+    key = pc.binary_join_element_wise(joined, length, "\x1e")
+    if isinstance(key, pa.ChunkedArray):
+        key = key.combine_chunks()
+    codes = pc.dictionary_encode(key).indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    present = codes >= 0
+    uniq, first = np.unique(codes[present], return_index=True)
+    rows = np.flatnonzero(present)[first]
+    values = np.empty(len(uniq) + 1, dtype=object)  # the last slot (code -1) is None
+    for i, items in enumerate(column.take(pa.array(rows)).to_pylist()):
+        arr = np.array(items, dtype=object)
+        arr.flags.writeable = False
+        values[uniq[i]] = arr
+    return values[codes]
 
 
 def open_run(path: str | Path) -> RunData:

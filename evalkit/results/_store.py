@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,19 @@ class RunTables:
     trials: list[tuple[Any, ...]] = field(default_factory=list)
     scores: list[tuple[Any, ...]] = field(default_factory=list)
     spans: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def add(
+        self,
+        trial: tuple[Any, ...],
+        scores: Sequence[tuple[Any, ...]],
+        spans: Sequence[tuple[Any, ...]],
+    ) -> None:
+        """Take one finished trial with its score and span rows."""
+        self.trials.append(trial)
+        if scores:
+            self.scores.extend(scores)
+        if spans:
+            self.spans.extend(spans)
 
     def keys(self) -> set[TrialKey]:
         """(arm, case_id, trial) of every trial held."""
@@ -147,6 +161,7 @@ def _table(name: str, rows: list[tuple[Any, ...]], columns: Sequence[str], run_i
         cols = list(zip(*rows, strict=True))
         for idx, col in enumerate(columns):
             arrays[col] = list(cols[idx])
+        del cols
     else:
         for col in columns:
             arrays[col] = []
@@ -163,23 +178,188 @@ def _table(name: str, rows: list[tuple[Any, ...]], columns: Sequence[str], run_i
         return pa.table(arrays, schema=schema)
 
 
+_COLUMNS = {"trials": TRIAL_COLUMNS, "scores": SCORE_COLUMNS, "spans": SPAN_COLUMNS}
+_TRIAL_GROUP_ROWS = 1 << 18
+_TRIAL_ORDER = [("case_id", "ascending"), ("trial", "ascending"), ("arm", "ascending")]
+
+
+class TableWriter:
+    """Writes a run's three Parquet tables as rows arrive, in bounded memory.
+
+    Rows are buffered as tuples and converted every ``batch_rows`` rows: score and
+    span rows go straight into Parquet row groups; trial rows are kept as compact
+    Arrow batches (a few hundred bytes per trial instead of a tuple of Python
+    objects) and, with ``sort_trials``, written in (case_id, trial, arm) order by
+    :meth:`finish`. Everything is written to hidden ``.<table>.parquet.tmp`` files
+    first; :meth:`finish` fsyncs and renames them into place, :meth:`abort`
+    removes them, so a run folder never shows a half-written table.
+    """
+
+    def __init__(
+        self, run_dir: Path, run_id: str, *, batch_rows: int = 65_536, sort_trials: bool = True
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        self.run_id = run_id
+        self.batch_rows = batch_rows
+        self.sort_trials = sort_trials
+        self.rows = {name: 0 for name in TABLES}
+        self.status_counts: dict[str, int] = {}
+        self.versions: dict[str, dict[str, Any]] = {}
+        self._pending: dict[str, list[tuple[Any, ...]]] = {name: [] for name in TABLES}
+        self._trial_batches: list[Any] = []
+        self._writers: dict[str, Any] = {}
+
+    def _tmp(self, name: str) -> Path:
+        return self.run_dir / f".{name}.parquet.tmp"
+
+    def add(
+        self,
+        trial: tuple[Any, ...],
+        scores: Sequence[tuple[Any, ...]],
+        spans: Sequence[tuple[Any, ...]],
+    ) -> None:
+        """Take one finished trial with its score and span rows."""
+        pending = self._pending
+        trials = pending["trials"]
+        trials.append(trial)
+        status = trial[4]
+        counts = self.status_counts
+        counts[status] = counts.get(status, 0) + 1
+        if trial[20]:
+            self._count_versions(trial[20])
+        if len(trials) >= self.batch_rows:
+            self._flush("trials")
+        if scores:
+            rows = pending["scores"]
+            rows.extend(scores)
+            if len(rows) >= self.batch_rows:
+                self._flush("scores")
+        if spans:
+            rows = pending["spans"]
+            rows.extend(spans)
+            if len(rows) >= self.batch_rows:
+                self._flush("spans")
+
+    def add_tables(self, tables: RunTables) -> None:
+        """Take every row of *tables* (trial rows with their scores and spans)."""
+        for trial in tables.trials:
+            self.add(trial, (), ())
+        for name, rows in (("scores", tables.scores), ("spans", tables.spans)):
+            for start in range(0, len(rows), self.batch_rows):
+                self._pending[name].extend(rows[start : start + self.batch_rows])
+                self._flush(name)
+
+    def _count_versions(self, versions: Any) -> None:
+        """Prompt/model versions reported by the target: component -> {version: trials}."""
+        data = json.loads(versions) if isinstance(versions, str) else versions
+        for comp, info in data.items():
+            key = info.get("version", "?")
+            entry = self.versions.setdefault(comp, {}).setdefault(
+                key, {"trials": 0, "hash": info.get("hash")}
+            )
+            entry["trials"] += 1
+
+    def _flush(self, name: str) -> None:
+        rows = self._pending[name]
+        if not rows:
+            return
+        table = _table(name, rows, _COLUMNS[name], self.run_id)
+        self._pending[name] = []
+        self.rows[name] += table.num_rows
+        if name == "trials":
+            self._trial_batches.append(table.drop_columns(["run_id"]))
+        else:
+            self._write(name, table)
+
+    def _write(self, name: str, table: Any) -> None:
+        import pyarrow.parquet as pq
+
+        writer = self._writers.get(name)
+        if writer is None:
+            writer = pq.ParquetWriter(
+                str(self._tmp(name)), arrow_schemas()[name], compression="zstd"
+            )
+            self._writers[name] = writer
+        writer.write_table(table, row_group_size=max(self.batch_rows, table.num_rows))
+
+    def _write_trials(self) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        schema = arrow_schemas()["trials"]
+        batches, self._trial_batches = self._trial_batches, []
+        if not batches:
+            self._write("trials", schema.empty_table())
+            return
+        table = pa.concat_tables(batches)
+        del batches
+        order = None
+        if self.sort_trials and table.num_rows > 1:
+            indices = pc.sort_indices(table, sort_keys=_TRIAL_ORDER)
+            if not pc.all(pc.equal(indices, pa.array(range(len(indices))))).as_py():
+                order = indices
+        # few, large row groups: a reader converts them with less memory than many
+        # small ones; the sorted copy is made one group at a time
+        group = max(self.batch_rows, _TRIAL_GROUP_ROWS)
+        for start in range(0, table.num_rows, group):
+            if order is None:
+                chunk = table.slice(start, group)
+            else:
+                chunk = table.take(order.slice(start, group))
+            chunk = chunk.add_column(0, "run_id", pa.repeat(self.run_id, chunk.num_rows))
+            self._write("trials", chunk.cast(schema))
+            del chunk
+
+    def finish(self) -> dict[str, int]:
+        """Write what is left, fsync and rename the tables into place; row counts."""
+        self._flush("trials")
+        self._write_trials()
+        for name in ("scores", "spans"):
+            self._flush(name)
+            if name not in self._writers:
+                self._write(name, arrow_schemas()[name].empty_table())
+        for name in TABLES:
+            self._writers.pop(name).close()
+            tmp = self._tmp(name)
+            with tmp.open("rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.run_dir / f"{name}.parquet")
+        return dict(self.rows)
+
+    def abort(self) -> None:
+        """Drop everything written so far (the journal still holds the rows)."""
+        for writer in self._writers.values():
+            try:
+                writer.close()
+            except Exception:  # best effort on the way out
+                pass
+        self._writers.clear()
+        self._trial_batches.clear()
+        for name in TABLES:
+            self._pending[name] = []
+            self._tmp(name).unlink(missing_ok=True)
+
+
 def write_tables(run_dir: Path, run_id: str, tables: RunTables) -> dict[str, int]:
-    """Write ``trials/scores/spans.parquet`` atomically; returns row counts."""
-    import pyarrow as pa
+    """Write ``trials/scores/spans.parquet`` atomically, rows in the order given."""
+    writer = TableWriter(Path(run_dir), run_id, sort_trials=False)
+    try:
+        writer.add_tables(tables)
+        return writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def read_tables(run_dir: str | Path) -> RunTables:
+    """A run folder's Parquet tables back as row tuples (the ``RunTables`` layout)."""
     import pyarrow.parquet as pq
 
-    counts = {}
-    for name, rows, columns in (
-        ("trials", tables.trials, TRIAL_COLUMNS),
-        ("scores", tables.scores, SCORE_COLUMNS),
-        ("spans", tables.spans, SPAN_COLUMNS),
-    ):
-        table = _table(name, rows, columns, run_id)
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression="zstd")
-        atomic_write_bytes(run_dir / f"{name}.parquet", sink.getvalue().to_pybytes())
-        counts[name] = table.num_rows
-    return counts
+    out = RunTables()
+    for name, target in (("trials", out.trials), ("scores", out.scores), ("spans", out.spans)):
+        table = pq.read_table(Path(run_dir) / f"{name}.parquet", columns=list(_COLUMNS[name]))
+        target.extend(zip(*(col.to_pylist() for col in table.columns), strict=True))
+    return out
 
 
 def write_scores(

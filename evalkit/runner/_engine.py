@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evalkit.dataset import Case
-from evalkit.results import Journal, RunTables
+from evalkit.results import Journal, RunTables, TableWriter
 from evalkit.results._schema import SPAN_ROW_KEYS
 from evalkit.runner._context import TrialContext, _ctx_var, trial_seed
 from evalkit.runner._retry import RetryPolicy, classify
@@ -104,11 +104,12 @@ class Engine:
         timeout_s: float,
         concurrency: int,
         retry: RetryPolicy,
-        tables: RunTables,
+        tables: RunTables | None,
         journal: Journal | None,
         progress: Progress,
         faults: Mapping[str, Any] | None = None,
         model_factory: Callable[[], Any] | None = None,
+        writer: TableWriter | None = None,
     ) -> None:
         self.target = target
         self.is_async = _is_async_callable(target)
@@ -122,6 +123,14 @@ class Engine:
         self.progress = progress
         self.faults = faults or {}
         self.model_factory = model_factory
+        self.writer = writer
+        # where each finished trial goes: the journal first (durability), then the
+        # Parquet writer and/or the in-memory tables
+        self._sinks: list[Callable[[tuple[Any, ...], list[Any], list[Any]], None]] = [
+            sink.append if isinstance(sink, Journal) else sink.add
+            for sink in (journal, writer, tables)
+            if sink is not None
+        ]
         self._pool: ThreadPoolExecutor | None = None
 
     async def run(self, plan: Sequence[PlannedTrial]) -> None:
@@ -293,13 +302,8 @@ class Engine:
             ctx.outcome,
             _ROW_JSON(ctx.versions) if ctx.versions else None,
         )
-        self.tables.trials.append(trial_row)
-        if score_rows:
-            self.tables.scores.extend(score_rows)
-        if span_rows:
-            self.tables.spans.extend(span_rows)
-        if self.journal is not None:
-            self.journal.append(trial_row, score_rows, span_rows)
+        for sink in self._sinks:
+            sink(trial_row, score_rows, span_rows)
         self.progress.done += 1
         if status != "ok":
             self.progress.errors += 1

@@ -28,10 +28,11 @@ from evalkit.results import (
     Journal,
     RunData,
     RunTables,
+    TableWriter,
     read_journal,
     read_manifest,
+    read_tables,
     write_manifest,
-    write_tables,
 )
 from evalkit.results._store import JOURNAL
 from evalkit.runner._engine import Arm, Engine, PlannedTrial, Progress, plan_trials
@@ -48,10 +49,21 @@ class RunResult:
 
     run_dir: Path
     run_id: str
-    manifest: dict[str, Any]
-    tables: RunTables
+    manifest: dict[str, Any] = field(repr=False)
     interrupted: bool = False
     stats: dict[str, Any] = field(default_factory=dict)
+    _tables: RunTables | None = field(default=None, repr=False)
+
+    @property
+    def tables(self) -> RunTables:
+        """The run's rows as tuples, read back from its Parquet tables on first use.
+
+        Rows are not kept in memory during a run (a million trials would not fit
+        comfortably); :meth:`open` gives the same tables as DataFrames.
+        """
+        if self._tables is None:
+            self._tables = read_tables(self.run_dir)
+        return self._tables
 
     def open(self) -> RunData:
         """Open the run folder (tables as DataFrames)."""
@@ -294,7 +306,7 @@ async def run_suite_async(
     argv: Sequence[str] | None = None,
 ) -> RunResult:
     """Async flavour of :func:`run_suite` (for callers already in an event loop)."""
-    tables = RunTables()
+    replayed: RunTables | None = None
     done: set[tuple[str, str, int]] = set()
     manifest: dict[str, Any]
     if resume is not None:
@@ -304,9 +316,9 @@ async def run_suite_async(
             raise RunFolderError("run is already complete; nothing to resume", path=run_dir)
         suite_path = manifest.get("suite_path")
         suite = suite_from_dict(manifest["suite"], path=Path(suite_path) if suite_path else None)
-        _header, tables, _bad_tail = read_journal(run_dir / JOURNAL)
+        _header, replayed, _bad_tail = read_journal(run_dir / JOURNAL)
         _truncate_partial_line(run_dir / JOURNAL)
-        done = tables.keys()
+        done = replayed.keys()
         arms = [Arm(name, params) for name, params in manifest.get("arms", {"main": {}}).items()]
         case_ids = manifest.get("selection", {}).get("cases") or None
         tags = manifest.get("selection", {}).get("tags") or None
@@ -383,6 +395,10 @@ async def run_suite_async(
     if model_factory is None:
         model_factory = SharedModel(spec.model, env.cache_dir, spec.cache)
 
+    writer = TableWriter(run_dir, run_id)
+    if replayed is not None:
+        writer.add_tables(replayed)
+        replayed = None
     prog = Progress(total=len(plan))
     display = _ProgressDisplay(prog, suite.name, progress_stream, progress)
     engine = Engine(
@@ -392,11 +408,12 @@ async def run_suite_async(
         timeout_s=spec.timeout_s,
         concurrency=spec.concurrency,
         retry=RetryPolicy(**spec.retry.model_dump()),
-        tables=tables,
+        tables=None,
         journal=jrnl,
         progress=prog,
         faults=spec.faults,
         model_factory=model_factory,
+        writer=writer,
     )
     interrupted = False
     t0 = time.perf_counter()
@@ -405,14 +422,18 @@ async def run_suite_async(
         await engine.run(plan)
     except (asyncio.CancelledError, KeyboardInterrupt):
         interrupted = True
+    except BaseException:
+        writer.abort()
+        raise
     finally:
         display.stop()
         if jrnl is not None:
             jrnl.close()
     elapsed = time.perf_counter() - t0
 
-    finish_manifest(manifest, tables, started)
+    finish_manifest(manifest, writer, started)
     if interrupted:
+        writer.abort()
         manifest["status"] = "interrupted"
         write_manifest(run_dir, manifest)
         raise KeyboardInterrupt(f"run interrupted; resume with: evalkit run --resume {run_dir}")
@@ -420,15 +441,17 @@ async def run_suite_async(
         from evalkit.trace import flush_export
 
         flush_export()
-    tables.trials.sort(key=lambda r: (r[1], r[2], r[0]))
-    manifest["rows"] = write_tables(run_dir, run_id, tables)
+    try:
+        manifest["rows"] = writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
     manifest["status"] = "complete"
     write_manifest(run_dir, manifest)
     return RunResult(
         run_dir=run_dir,
         run_id=run_id,
         manifest=manifest,
-        tables=tables,
         stats={"elapsed_s": elapsed, "trials_run": len(plan)},
     )
 
@@ -486,13 +509,19 @@ def build_manifest(
     }
 
 
-def finish_manifest(manifest: dict[str, Any], tables: RunTables, started: float) -> None:
+def finish_manifest(
+    manifest: dict[str, Any], tables: RunTables | TableWriter, started: float
+) -> None:
     """Fill in timings, counts and reported versions once trials are done."""
     finished = time.time()
     manifest["duration_s"] = round(manifest.get("duration_s", 0.0) + (finished - started), 3)
     manifest["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(finished))
-    manifest["counts"] = _status_counts(tables)
-    manifest["versions"] = _versions(tables)
+    if isinstance(tables, TableWriter):
+        manifest["counts"] = dict(tables.status_counts)
+        manifest["versions"] = tables.versions
+    else:
+        manifest["counts"] = _status_counts(tables)
+        manifest["versions"] = _versions(tables)
 
 
 def _truncate_partial_line(path: Path) -> None:

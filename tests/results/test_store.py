@@ -90,3 +90,50 @@ def test_empty_tables_still_have_schema(tmp_path: Path) -> None:
     counts = write_tables(tmp_path, "r", RunTables())
     assert counts == {"trials": 0, "scores": 0, "spans": 0}
     assert pq.read_table(tmp_path / "spans.parquet").schema.names[0] == "run_id"
+
+
+def _trial(case: str, k: int, versions: str | None = None) -> tuple[object, ...]:
+    return ("main", case, k, 1, "ok", None, ["happy"], "{}", None, None, 0.1, 0.0, 1, 0, 0,
+            0.0, 0, 0, 0, None, versions)
+
+
+def test_table_writer_streams_sorts_and_counts(tmp_path: Path) -> None:
+    from evalkit.results import TableWriter, read_tables
+
+    writer = TableWriter(tmp_path, "r", batch_rows=3)
+    keys = [(f"c{c}", k) for c in (3, 1, 2, 0) for k in (1, 0)]
+    for case, k in keys:
+        versions = json.dumps({"prompt": {"version": "v2"}}) if case == "c1" else None
+        score = ("main", case, k, "s", "s", 1.0, True, "ok", "", 1.0, True, None)
+        writer.add(_trial(case, k, versions), [score], [])
+    # nothing is visible under the final names until finish()
+    assert not list(tmp_path.glob("*.parquet"))
+    assert writer.finish() == {"trials": 8, "scores": 8, "spans": 0}
+    assert writer.status_counts == {"ok": 8}
+    assert writer.versions == {"prompt": {"v2": {"trials": 2, "hash": None}}}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "scores.parquet", "spans.parquet", "trials.parquet"]
+    tables = read_tables(tmp_path)
+    assert [(t[1], t[2]) for t in tables.trials] == sorted(keys)
+    assert len(tables.scores) == 8 and tables.spans == []
+    assert pq.read_table(tmp_path / "trials.parquet").column("run_id").to_pylist() == ["r"] * 8
+
+
+def test_table_writer_abort_leaves_nothing(tmp_path: Path) -> None:
+    from evalkit.results import TableWriter
+
+    writer = TableWriter(tmp_path, "r", batch_rows=1)
+    writer.add(_trial("c0", 0), [("main", "c0", 0, "s", "s", 1.0, True, "ok", "", 1.0, True,
+                                  None)], [])
+    writer.abort()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_open_run_shares_equal_tag_lists(make_suite) -> None:
+    result = run_suite(load_suite(make_suite(trials=3)))
+    trials = open_run(result.run_dir).trials
+    first = trials[trials.case_id == trials.case_id.iloc[0]].tags.tolist()
+    assert all(t is first[0] for t in first) and not first[0].flags.writeable
+    # RunResult.tables reads the rows back from the stored tables
+    assert len(result.tables.trials) == len(trials)
+    assert [r[1] for r in result.tables.trials] == trials.case_id.tolist()
