@@ -186,26 +186,36 @@ _TRIAL_ORDER = [("case_id", "ascending"), ("trial", "ascending"), ("arm", "ascen
 class TableWriter:
     """Writes a run's three Parquet tables as rows arrive, in bounded memory.
 
-    Rows are buffered as tuples and converted every ``batch_rows`` rows: score and
-    span rows go straight into Parquet row groups; trial rows are kept as compact
-    Arrow batches (a few hundred bytes per trial instead of a tuple of Python
-    objects) and, with ``sort_trials``, written in (case_id, trial, arm) order by
-    :meth:`finish`. Everything is written to hidden ``.<table>.parquet.tmp`` files
-    first; :meth:`finish` fsyncs and renames them into place, :meth:`abort`
-    removes them, so a run folder never shows a half-written table.
+    Rows are buffered as tuples and converted to Arrow every ``convert_rows`` rows
+    (small steps, so that a latency-bound run does the conversion while its event
+    loop would otherwise wait, not all at the end). Score and span rows are written
+    as Parquet row groups of ``batch_rows``; trial rows are kept as compact Arrow
+    batches (under 200 bytes per trial instead of a tuple of Python objects) and,
+    with ``sort_trials``, written in (case_id, trial, arm) order by :meth:`finish`.
+    Everything is written to hidden ``.<table>.parquet.tmp`` files first;
+    :meth:`finish` fsyncs and renames them into place, :meth:`abort` removes them,
+    so a run folder never shows a half-written table.
     """
 
     def __init__(
-        self, run_dir: Path, run_id: str, *, batch_rows: int = 65_536, sort_trials: bool = True
+        self,
+        run_dir: Path,
+        run_id: str,
+        *,
+        batch_rows: int = 65_536,
+        convert_rows: int = 2_048,
+        sort_trials: bool = True,
     ) -> None:
         self.run_dir = Path(run_dir)
         self.run_id = run_id
         self.batch_rows = batch_rows
+        self.convert_rows = min(convert_rows, batch_rows)
         self.sort_trials = sort_trials
         self.rows = {name: 0 for name in TABLES}
         self.status_counts: dict[str, int] = {}
         self.versions: dict[str, dict[str, Any]] = {}
         self._pending: dict[str, list[tuple[Any, ...]]] = {name: [] for name in TABLES}
+        self._converted: dict[str, list[Any]] = {"scores": [], "spans": []}
         self._trial_batches: list[Any] = []
         self._writers: dict[str, Any] = {}
 
@@ -227,17 +237,18 @@ class TableWriter:
         counts[status] = counts.get(status, 0) + 1
         if trial[20]:
             self._count_versions(trial[20])
-        if len(trials) >= self.batch_rows:
+        limit = self.convert_rows
+        if len(trials) >= limit:
             self._flush("trials")
         if scores:
             rows = pending["scores"]
             rows.extend(scores)
-            if len(rows) >= self.batch_rows:
+            if len(rows) >= limit:
                 self._flush("scores")
         if spans:
             rows = pending["spans"]
             rows.extend(spans)
-            if len(rows) >= self.batch_rows:
+            if len(rows) >= limit:
                 self._flush("spans")
 
     def add_tables(self, tables: RunTables) -> None:
@@ -245,8 +256,8 @@ class TableWriter:
         for trial in tables.trials:
             self.add(trial, (), ())
         for name, rows in (("scores", tables.scores), ("spans", tables.spans)):
-            for start in range(0, len(rows), self.batch_rows):
-                self._pending[name].extend(rows[start : start + self.batch_rows])
+            for start in range(0, len(rows), self.convert_rows):
+                self._pending[name].extend(rows[start : start + self.convert_rows])
                 self._flush(name)
 
     def _count_versions(self, versions: Any) -> None:
@@ -259,17 +270,25 @@ class TableWriter:
             )
             entry["trials"] += 1
 
-    def _flush(self, name: str) -> None:
+    def _flush(self, name: str, *, final: bool = False) -> None:
+        """Convert pending rows to Arrow; write a row group once enough are converted."""
         rows = self._pending[name]
-        if not rows:
-            return
-        table = _table(name, rows, _COLUMNS[name], self.run_id)
-        self._pending[name] = []
-        self.rows[name] += table.num_rows
+        if rows:
+            table = _table(name, rows, _COLUMNS[name], self.run_id)
+            self._pending[name] = []
+            self.rows[name] += table.num_rows
+            if name == "trials":
+                self._trial_batches.append(table.drop_columns(["run_id"]))
+            else:
+                self._converted[name].append(table)
         if name == "trials":
-            self._trial_batches.append(table.drop_columns(["run_id"]))
-        else:
-            self._write(name, table)
+            return
+        converted = self._converted[name]
+        if converted and (final or sum(t.num_rows for t in converted) >= self.batch_rows):
+            import pyarrow as pa
+
+            self._converted[name] = []
+            self._write(name, pa.concat_tables(converted))
 
     def _write(self, name: str, table: Any) -> None:
         import pyarrow.parquet as pq
@@ -295,8 +314,10 @@ class TableWriter:
         del batches
         order = None
         if self.sort_trials and table.num_rows > 1:
+            import numpy as np
+
             indices = pc.sort_indices(table, sort_keys=_TRIAL_ORDER)
-            if not pc.all(pc.equal(indices, pa.array(range(len(indices))))).as_py():
+            if not np.array_equal(indices.to_numpy(), np.arange(len(indices))):
                 order = indices
         # few, large row groups: a reader converts them with less memory than many
         # small ones; the sorted copy is made one group at a time
@@ -315,7 +336,7 @@ class TableWriter:
         self._flush("trials")
         self._write_trials()
         for name in ("scores", "spans"):
-            self._flush(name)
+            self._flush(name, final=True)
             if name not in self._writers:
                 self._write(name, arrow_schemas()[name].empty_table())
         for name in TABLES:
@@ -335,6 +356,7 @@ class TableWriter:
                 pass
         self._writers.clear()
         self._trial_batches.clear()
+        self._converted = {"scores": [], "spans": []}
         for name in TABLES:
             self._pending[name] = []
             self._tmp(name).unlink(missing_ok=True)
