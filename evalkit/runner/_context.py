@@ -49,6 +49,7 @@ class TrialContext:
         "_model",
         "_model_factory",
         "_rng",
+        "_tracer",
         "arm",
         "case_id",
         "faults",
@@ -56,7 +57,6 @@ class TrialContext:
         "outcome_details",
         "params",
         "seed",
-        "tracer",
         "trial",
         "versions",
     )
@@ -67,7 +67,7 @@ class TrialContext:
         trial: int,
         seed: int,
         params: Mapping[str, Any],
-        tracer: TrialTracer,
+        tracer: TrialTracer | None = None,
         case_id: str = "",
         arm: str = "main",
         faults: Mapping[str, Any] | None = None,
@@ -76,7 +76,7 @@ class TrialContext:
         self.trial = trial
         self.seed = seed
         self.params = params
-        self.tracer = tracer
+        self._tracer = tracer
         self.case_id = case_id
         self.arm = arm
         self.faults: Mapping[str, Any] = faults or {}
@@ -86,6 +86,20 @@ class TrialContext:
         self._model_factory = model_factory
         self._model: Any = None
         self._rng: random.Random | None = None
+
+    @property
+    def tracer(self) -> TrialTracer:
+        """This trial's tracer (created on first use: most targets open no spans)."""
+        tracer = self._tracer
+        if tracer is None:
+            tracer = self._tracer = TrialTracer(
+                case_id=self.case_id, trial=self.trial, arm=self.arm
+            )
+        return tracer
+
+    @tracer.setter
+    def tracer(self, value: TrialTracer) -> None:
+        self._tracer = value
 
     @property
     def model(self) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import inspect
 import json
 import math
@@ -26,9 +27,9 @@ from evalkit.results._schema import SPAN_ROW_KEYS
 from evalkit.runner._context import TrialContext, _ctx_var, trial_seed
 from evalkit.runner._retry import RetryPolicy, classify
 from evalkit.scorer import Scorer, TrialView
-from evalkit.trace import TrialTracer
 
 _MAX_ERROR_CHARS = 2000
+_NO_SPANS: list[Any] = []  # shared, never mutated: a trial without spans
 # Built once: json.dumps with keyword arguments builds a new encoder per call.
 _OUTPUT_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
 _ROW_JSON = json.JSONEncoder(ensure_ascii=False, default=str, check_circular=False).encode
@@ -54,6 +55,55 @@ class PlannedTrial:
     tags: list[str]
 
 
+class Plan:
+    """Every (case, trial, arm) still to run, in run order, made as they are consumed.
+
+    Interleaved per case so that arms share drift. Items are built lazily (a
+    million-trial plan would otherwise hold a million objects for the whole run,
+    and build them before the first trial starts); ``len`` is known up front.
+    """
+
+    def __init__(
+        self,
+        cases: Sequence[Case],
+        trials: int,
+        arms: Sequence[Arm],
+        arm_params: Mapping[str, Mapping[str, Any]],
+        clusters: Mapping[str, str | None],
+        done: set[tuple[str, str, int]],
+    ) -> None:
+        self.cases, self.trials, self.arms = list(cases), trials, list(arms)
+        self.arm_params, self.clusters, self.done = arm_params, clusters, done
+        n = len(self.cases) * trials * len(self.arms)
+        if done:
+            n -= sum(
+                1
+                for case in self.cases
+                for k in range(trials)
+                for arm in self.arms
+                if (arm.name, case.id, k) in done
+            )
+        self._len = n
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __bool__(self) -> bool:
+        return self._len > 0
+
+    def __iter__(self) -> Iterator[PlannedTrial]:
+        done, arm_params = self.done, self.arm_params
+        arms = [(arm.name, arm_params[arm.name]) for arm in self.arms]
+        for case in self.cases:
+            tags = list(case.tags)
+            cluster = self.clusters.get(case.id)
+            for k in range(self.trials):
+                for name, params in arms:
+                    if done and (name, case.id, k) in done:
+                        continue
+                    yield PlannedTrial(name, params, case, k, cluster, tags)
+
+
 def plan_trials(
     cases: Sequence[Case],
     trials: int,
@@ -61,18 +111,9 @@ def plan_trials(
     arm_params: Mapping[str, Mapping[str, Any]],
     clusters: Mapping[str, str | None],
     done: set[tuple[str, str, int]] = frozenset(),  # type: ignore[assignment]
-) -> list[PlannedTrial]:
+) -> Plan:
     """Every (case, trial, arm) not yet done, interleaved per case so arms share drift."""
-    plan: list[PlannedTrial] = []
-    for case in cases:
-        tags = list(case.tags)
-        cluster = clusters.get(case.id)
-        for k in range(trials):
-            for arm in arms:
-                if (arm.name, case.id, k) in done:
-                    continue
-                plan.append(PlannedTrial(arm.name, arm_params[arm.name], case, k, cluster, tags))
-    return plan
+    return Plan(cases, trials, arms, arm_params, clusters, done)
 
 
 @dataclass
@@ -132,8 +173,13 @@ class Engine:
             if sink is not None
         ]
         self._pool: ThreadPoolExecutor | None = None
+        self._ctx_set = _ctx_var().set
+        # (scorer, check is a coroutine function): skips an isawaitable() per trial
+        self._scorers = [
+            (scorer, inspect.iscoroutinefunction(scorer.check)) for scorer in self.scorers
+        ]
 
-    async def run(self, plan: Sequence[PlannedTrial]) -> None:
+    async def run(self, plan: Sequence[PlannedTrial] | Plan) -> None:
         """Run every planned trial with at most ``concurrency`` in flight."""
         if not plan:
             return
@@ -148,9 +194,18 @@ class Engine:
         workers = [asyncio.create_task(self._worker(i, items)) for i in range(n_workers)]
         self._workers = workers
         watchdog = asyncio.create_task(self._watchdog())
+        # Objects alive now (modules, the dataset, the caller's data) live through
+        # the run: freezing them keeps the collector's full passes during the run
+        # from walking them again (a full pass stalls every worker at once). Not
+        # done when someone else already froze objects.
+        freeze = gc.get_freeze_count() == 0
+        if freeze:
+            gc.freeze()
         try:
             await asyncio.gather(*workers)
         finally:
+            if freeze:
+                gc.unfreeze()
             watchdog.cancel()
             for w in workers:
                 w.cancel()
@@ -170,6 +225,8 @@ class Engine:
         while True:
             await asyncio.sleep(tick)
             now = loop.time()
+            if min(deadlines) > now:
+                continue
             for i, deadline in enumerate(deadlines):
                 if deadline <= now and not expired[i]:
                     expired[i] = True
@@ -187,20 +244,22 @@ class Engine:
         return await loop.run_in_executor(self._pool, run_in_ctx, self.target, case, ctx)
 
     async def _run_one(self, index: int, item: PlannedTrial) -> None:
+        # The hot path: a zero-latency trial costs a few tens of microseconds here,
+        # so no work is done that the trial did not ask for (no tracer unless the
+        # target opens spans, no usage dict unless a scorer reads it).
         case = item.case
-        seed = trial_seed(self.master_seed, case.id, item.trial)
-        tracer = TrialTracer(case_id=case.id, trial=item.trial, arm=item.arm)
+        arm, cid, k = item.arm, case.id, item.trial
+        seed = trial_seed(self.master_seed, cid, k)
         ctx = TrialContext(
-            trial=item.trial,
+            trial=k,
             seed=seed,
             params=item.params,
-            tracer=tracer,
-            case_id=case.id,
-            arm=item.arm,
+            case_id=cid,
+            arm=arm,
             faults=self.faults,
             model_factory=self.model_factory,
         )
-        _ctx_var().set(ctx)
+        self._ctx_set(ctx)
         started_at = time.time()
         t0 = time.perf_counter()
         status, output, error_type, error_message, attempts = await self._attempts(
@@ -216,7 +275,8 @@ class Engine:
                 status, error_type = "error", "OutputNotSerializable"
                 error_message = f"target output is not JSON-serialisable: {exc}"
 
-        rows = tracer.rows
+        tracer = ctx._tracer
+        rows: list[dict[str, Any]] = tracer.rows if tracer is not None else _NO_SPANS
         in_tok = out_tok = llm_calls = tool_calls = tool_errors = 0
         cost = 0.0
         for r in rows:  # usually empty for a plain function target
@@ -230,16 +290,7 @@ class Engine:
             in_tok += r["input_tokens"]
             out_tok += r["output_tokens"]
             cost += r["cost_usd"]
-        usage = {
-            "input_tokens": in_tok,
-            "output_tokens": out_tok,
-            "cost_usd": cost,
-            "llm_calls": llm_calls,
-            "tool_calls": tool_calls,
-            "tool_errors": tool_errors,
-        }
 
-        arm, cid, k = item.arm, case.id, item.trial
         score_rows: list[tuple[Any, ...]] = []
         if status == "ok" and self.scorers:
             view = TrialView(
@@ -250,13 +301,20 @@ class Engine:
                 status=status,
                 latency_s=latency,
                 spans=list(rows),
-                usage=usage,
+                usage={
+                    "input_tokens": in_tok,
+                    "output_tokens": out_tok,
+                    "cost_usd": cost,
+                    "llm_calls": llm_calls,
+                    "tool_calls": tool_calls,
+                    "tool_errors": tool_errors,
+                },
                 arm=arm,
             )
-            for scorer in self.scorers:
+            for scorer, maybe_async in self._scorers:
                 try:
-                    raw = scorer.check(view)
-                    if inspect.isawaitable(raw):
+                    raw: Any = scorer.check(view)
+                    if maybe_async or hasattr(type(raw), "__await__"):
                         raw = await raw
                     sr = scorer.finish(raw)
                 except Exception as exc:
@@ -277,7 +335,11 @@ class Engine:
                         _ROW_JSON(sr.details) if sr.details else None,
                     )
                 )
-        span_rows = [(arm, cid, k, *[r[key] for key in SPAN_ROW_KEYS]) for r in tracer.close()]
+        span_rows = (
+            [(arm, cid, k, *[r[key] for key in SPAN_ROW_KEYS]) for r in tracer.close()]
+            if tracer is not None
+            else _NO_SPANS
+        )
 
         trial_row = (
             arm,
@@ -304,9 +366,10 @@ class Engine:
         )
         for sink in self._sinks:
             sink(trial_row, score_rows, span_rows)
-        self.progress.done += 1
+        progress = self.progress
+        progress.done += 1
         if status != "ok":
-            self.progress.errors += 1
+            progress.errors += 1
 
     async def _attempts(
         self, index: int, case: Case, ctx: TrialContext, seed: int, t0: float

@@ -35,7 +35,7 @@ from evalkit.results import (
     write_manifest,
 )
 from evalkit.results._store import JOURNAL
-from evalkit.runner._engine import Arm, Engine, PlannedTrial, Progress, plan_trials
+from evalkit.runner._engine import Arm, Engine, Plan, Progress, plan_trials
 from evalkit.runner._retry import RetryPolicy
 from evalkit.scorer import ScorerEnv, build_scorers
 from evalkit.suite import Suite, suite_from_dict
@@ -356,7 +356,7 @@ async def run_suite_async(
     )
     scorers = build_scorers(spec.scorers, env=env, path=str(suite.path) if suite.path else None)
     arm_params = _arm_params(suite, arms)
-    plan: list[PlannedTrial] = plan_trials(cases, spec.trials, arms, arm_params, clusters, done)
+    plan: Plan = plan_trials(cases, spec.trials, arms, arm_params, clusters, done)
 
     started = time.time()
     if resume is None:

@@ -142,3 +142,32 @@ def test_concurrency_is_bounded(make_suite, project: Path) -> None:
     run_suite(load_suite(path))
     assert time.perf_counter() - t0 >= 0.55
     assert len((project / "calls.log").read_text().splitlines()) == 12
+
+
+def test_plan_is_lazy_interleaved_and_skips_done() -> None:
+    from evalkit.dataset import Case
+    from evalkit.runner._engine import plan_trials
+
+    cases = [Case.model_validate({"id": f"c{i}", "input": {}, "expected": {}}) for i in range(3)]
+    arms = [Arm("a", {}), Arm("b", {"x": 1})]
+    params = {"a": {}, "b": {"x": 1}}
+    plan = plan_trials(cases, 2, arms, params, {"c1": "k"})
+    items = list(plan)
+    assert len(plan) == len(items) == 12
+    assert [(p.case.id, p.trial, p.arm) for p in items[:4]] == [
+        ("c0", 0, "a"), ("c0", 0, "b"), ("c0", 1, "a"), ("c0", 1, "b")]
+    assert items[4].cluster == "k" and items[1].params == {"x": 1}
+    done = {("a", "c0", 0), ("b", "c2", 1)}
+    rest = plan_trials(cases, 2, arms, params, {}, done)
+    assert len(rest) == 10 and len(list(rest)) == 10
+    assert not any((p.arm, p.case.id, p.trial) in done for p in rest)
+    assert not plan_trials(cases, 1, arms[:1], params, {}, {("a", c.id, 0) for c in cases})
+
+
+def test_tracer_is_created_only_when_used() -> None:
+    from evalkit.runner import TrialContext
+
+    ctx = TrialContext(trial=1, seed=2, params={}, case_id="c", arm="main")
+    assert ctx._tracer is None
+    tracer = ctx.tracer
+    assert ctx.tracer is tracer and tracer._base == ("c", 1, "main")
