@@ -108,6 +108,14 @@ def _shared_lists(column: Any) -> Any:
 
     if len(column) == 0 or pc.list_flatten(column).null_count:
         return None
+    value_type = getattr(column.type, "value_type", None)
+    if value_type is None or not (pa.types.is_string(value_type)
+                                  or pa.types.is_large_string(value_type)):
+        # e.g. list<null> when every list is empty: join needs string elements
+        try:
+            column = column.cast(pa.list_(pa.string()))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):
+            return None
     # key: the joined strings and the length (so [] and [""] differ); null for null
     joined = pc.binary_join(column, "\x1f")
     length = pc.cast(pc.list_value_length(column), pa.string())
