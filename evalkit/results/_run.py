@@ -38,6 +38,7 @@ class RunData:
             )
 
     def _read(self, name: str) -> pd.DataFrame:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         path = self.path / f"{name}.parquet"
@@ -46,7 +47,10 @@ class RunData:
             tags = None
             if "tags" in table.column_names:
                 pos = table.column_names.index("tags")
-                tags = _shared_lists(table.column("tags"))
+                try:
+                    tags = _shared_lists(table.column("tags"))
+                except (pa.ArrowException, TypeError, ValueError):
+                    tags = None  # an unusual tags column: the default conversion
                 if tags is not None:
                     table = table.remove_column(pos)
             # self_destruct frees each Arrow column once converted: a lower peak
@@ -109,13 +113,13 @@ def _shared_lists(column: Any) -> Any:
     if len(column) == 0 or pc.list_flatten(column).null_count:
         return None
     value_type = getattr(column.type, "value_type", None)
-    if value_type is None or not (pa.types.is_string(value_type)
-                                  or pa.types.is_large_string(value_type)):
-        # e.g. list<null> when every list is empty: join needs string elements
-        try:
-            column = column.cast(pa.list_(pa.string()))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):
-            return None
+    if value_type is None:
+        return None
+    if pa.types.is_null(value_type):
+        # list<null>: every list is empty (null elements were ruled out above)
+        column = column.cast(pa.list_(pa.string()))
+    elif not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type)):
+        return None  # e.g. list<int64>: keep the default conversion and its values
     # key: the joined strings and the length (so [] and [""] differ); null for null
     joined = pc.binary_join(column, "\x1f")
     length = pc.cast(pc.list_value_length(column), pa.string())

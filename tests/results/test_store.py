@@ -137,3 +137,25 @@ def test_open_run_shares_equal_tag_lists(make_suite) -> None:
     # RunResult.tables reads the rows back from the stored tables
     assert len(result.tables.trials) == len(trials)
     assert [r[1] for r in result.tables.trials] == trials.case_id.tolist()
+
+
+@pytest.mark.parametrize(
+    ("values", "arrow_type"),
+    [
+        ([[], [], None], None),  # all empty: pyarrow infers list<null>
+        ([[1, 2], [1, 2], []], None),  # not strings: values kept as they are
+        ([["a"], ["a"], ["b", "c"], []], None),
+    ],
+)
+def test_shared_tag_lists_match_the_default_conversion(values, arrow_type) -> None:
+    import pyarrow as pa
+
+    from evalkit.results._run import _shared_lists
+
+    column = pa.chunked_array([pa.array(values, type=arrow_type)])
+    ref = pa.table({"tags": column}).to_pandas().tags.tolist()
+    got = _shared_lists(column)
+    got = ref if got is None else list(got)
+    assert len(got) == len(ref)
+    for a, b in zip(got, ref, strict=True):
+        assert (a is None and b is None) or (list(a) == list(b) and a.dtype == b.dtype)
