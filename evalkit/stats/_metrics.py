@@ -175,10 +175,19 @@ def resample_counts(
     """
     if n_clusters < 1:
         raise StatsError("a bootstrap needs at least one cluster")
-    draws = rng.integers(0, n_clusters, size=(n_resamples, n_clusters))
-    flat = (draws + np.arange(n_resamples)[:, None] * n_clusters).ravel()
-    counts = np.bincount(flat, minlength=n_resamples * n_clusters)
-    return counts.reshape(n_resamples, n_clusters).astype(dtype)
+    # Drawn in blocks of about 4M draws into the preallocated result, so the int64
+    # temporaries stay ~100 MB whatever B x C is (10,000 clusters x 2,000 resamples
+    # used to need three 160 MB arrays at once).
+    counts = np.empty((n_resamples, n_clusters), dtype=dtype)
+    rows = max(1, 4_000_000 // n_clusters)
+    for start in range(0, n_resamples, rows):
+        stop = min(n_resamples, start + rows)
+        m = stop - start
+        draws = rng.integers(0, n_clusters, size=(m, n_clusters))
+        draws += np.arange(m)[:, None] * n_clusters
+        block = np.bincount(draws.ravel(), minlength=m * n_clusters)
+        counts[start:stop] = block.reshape(m, n_clusters)
+    return counts
 
 
 _COUNTS_CACHE: OrderedDict[tuple[int, int, int], NDArray[np.float32]] = OrderedDict()
