@@ -264,6 +264,15 @@ def prepare_arm(
     if unknown:
         raise InputError(f"trials have unknown status value(s) {unknown}")
 
+    # Sort only the columns the statistics read: the stored outputs, versions and error
+    # texts can be most of a run's memory (1,000,000 trials) and are not needed here,
+    # except the outputs for the answer-length check of a corrected judge.
+    wanted = ["arm", "case_id", "trial", "status", "cluster", "tags", "outcome",
+              "latency_s", "cost_usd", "tool_calls", "tool_errors"]
+    if "details" in scores.columns and len(scores) and judge_calibrations(
+            scores, _metric_map(scores)):
+        wanted.append("output")
+    t = t[[c for c in wanted if c in t.columns]]
     t = t.sort_values(["case_id", "trial"], kind="stable").reset_index(drop=True)
     t = t.assign(case_id=t["case_id"].astype(str), trial=t["trial"].astype(np.int64))
     keys = pd.MultiIndex.from_frame(t[["case_id", "trial"]])
