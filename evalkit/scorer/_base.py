@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -170,7 +171,7 @@ class ScorerEnv:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class Scorer:
+class Scorer(ABC):
     """Base class: subclasses set ``spec_model`` and implement :meth:`check`."""
 
     spec_model: ClassVar[type[ScorerSpec]] = ScorerSpec
@@ -184,9 +185,9 @@ class Scorer:
         self.metric = spec.metric or self.name
         self.threshold = spec.threshold if spec.threshold is not None else self.default_threshold
 
+    @abstractmethod
     def check(self, view: TrialView) -> Score | Awaitable[Score]:
         """Score one trial. May be ``async``."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     def finish(self, raw: Score) -> ScoreRow:
         """Apply negate and threshold to a raw score."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from abc import abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -79,9 +80,9 @@ class ComparingScorer(Scorer):
             return Score(0.0, str(exc))
         return self.compare(actual, ref)
 
+    @abstractmethod
     def compare(self, actual: Any, ref: Any) -> Score:
         """Compare resolved values; subclasses implement."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
 
 def _norm(text: Any, spec: TextCompareSpec) -> str:

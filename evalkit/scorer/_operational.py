@@ -8,6 +8,7 @@ they are the scorer's cost, not the agent's. Latency is the trial's wall time.
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
@@ -31,9 +32,9 @@ class _Budget(Scorer):
     unit: ClassVar[str] = ""
     what: ClassVar[str] = ""
 
+    @abstractmethod
     def measure(self, view: TrialView) -> float | str:
         """The figure, or a reason why it is unavailable."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     def use_spans(self, view: TrialView) -> bool:
         """Whether to read spans (per ``source``)."""

@@ -125,3 +125,18 @@ def test_judge_spans_are_not_counted_as_agent_steps(run_scorer, make_view, llm_s
     assert run_scorer({"type": "steps", "max": 1}, view).passed
     assert run_scorer({"type": "tokens", "max": 10}, view).passed
     assert run_scorer({"type": "cost", "max": 0.5}, view).passed
+
+
+def test_a_registered_scorer_without_check_is_a_config_error_naming_the_entry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from evalkit.scorer import register_scorer
+
+    monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
+
+    @register_scorer("test-missing-check")
+    class MissingCheck(Scorer):
+        pass
+
+    with pytest.raises(ConfigError, match=r"scorers\[0\].*abstract method check"):
+        build_scorers([{"type": "test-missing-check"}])
