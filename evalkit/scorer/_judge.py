@@ -341,6 +341,17 @@ class _JudgeScorer(Scorer):
         except PathNotFound as exc:
             raise ScorerError(f"judge {what} missing: {exc}", scorer=self.name) from None
 
+    def _answer(self, view: TrialView) -> str | Score:
+        """The answer to judge, or the failing Score when it is missing or empty."""
+        path = self.judge.spec.answer
+        try:
+            answer = as_text(view.resolve(path))
+        except PathNotFound as exc:
+            return Score(0.0, str(exc))
+        if not answer.strip():
+            return Score(0.0, f"{path} is empty; nothing to judge")
+        return answer
+
     def _common(self, view: TrialView) -> dict[str, Any]:
         details: dict[str, Any] = {"calibration": self._calibration}
         if self.spec.correct_for_judge_error:
@@ -357,12 +368,9 @@ class LLMRubric(_JudgeScorer):
     async def check(self, view: TrialView) -> Score:
         """Judge the trial's answer; pass is computed from the score."""
         spec = self.judge.spec
-        try:
-            answer = as_text(view.resolve(spec.answer))
-        except PathNotFound as exc:
-            return Score(0.0, str(exc))
-        if not answer.strip():
-            return Score(0.0, f"{spec.answer} is empty; nothing to judge")
+        answer = self._answer(view)
+        if isinstance(answer, Score):
+            return answer
         question = self._text(view, spec.question, "question")
         reference = self._text(view, spec.reference, "reference")
         j = await self.judge.judge(answer=answer, question=question, reference=reference,
@@ -406,10 +414,9 @@ class LLMPairwise(_JudgeScorer):
     async def check(self, view: TrialView) -> Score:
         """Compare and score from the trial's side."""
         spec = self.judge.spec
-        try:
-            answer = as_text(view.resolve(spec.answer))
-        except PathNotFound as exc:
-            return Score(0.0, str(exc))
+        answer = self._answer(view)
+        if isinstance(answer, Score):
+            return answer
         other = self._text(view, self.spec.other, "other answer") or ""
         question = self._text(view, spec.question, "question")
         reference = self._text(view, spec.reference, "reference")

@@ -307,6 +307,18 @@ def test_pairwise_scorer(make_view):
     assert "order-dependent" in row.reason
 
 
+def test_pairwise_empty_answer_loses_without_asking_the_judge(make_view):
+    client = ScriptedClient(verdict("A"))
+    env = ScorerEnv(judge_model="m", extra={"judge_client": client})
+    (s,) = build_scorers([{"type": "llm-pairwise", "judge": SPEC, "other": "expected.base"}],
+                         env=env)
+    row = asyncio.run(s.score(make_view({"answer": "  "}, input={"question": "q"},
+                                        expected={"base": "old", "reference": "r"})))
+    assert row.value == 0.0
+    assert "empty" in row.reason
+    assert client.calls == []
+
+
 # -- spec files, hash, schema, prompt ---------------------------------------------------
 
 
