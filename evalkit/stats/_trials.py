@@ -29,12 +29,26 @@ from numpy.typing import ArrayLike, NDArray
 from evalkit.errors import InputError
 from evalkit.stats._judge import JudgeCalibration, judge_calibrations
 
-__all__ = ["ArmTrials", "CaseValues", "MissingPolicy", "prepare_arm"]
+__all__ = [
+    "STATS_SCORE_COLUMNS",
+    "STATS_TRIAL_COLUMNS",
+    "ArmTrials",
+    "CaseValues",
+    "MissingPolicy",
+    "prepare_arm",
+]
 
 MissingPolicy = Literal["fail", "exclude"]
 
 _TRIAL_COLUMNS = ("case_id", "trial", "status")
 _SCORE_COLUMNS = ("case_id", "trial", "scorer", "status")
+#: The columns of the ``trials`` / ``scores`` tables the statistics read. A caller that
+#: only summarises or compares can load just these (``output`` is read only when a judged
+#: metric is corrected for judge error: the per-arm answer-length check).
+STATS_TRIAL_COLUMNS = ("arm", "case_id", "trial", "status", "cluster", "tags", "outcome",
+                       "latency_s", "cost_usd", "tool_calls", "tool_errors", "output")
+STATS_SCORE_COLUMNS = ("arm", "case_id", "trial", "scorer", "metric", "status", "value",
+                       "passed", "weight", "completion", "details")
 _ERROR_STATUSES = ("scorer_error", "judge_error")
 _TRIAL_STATUSES = ("ok", "error", "timeout", "infra_error")
 
