@@ -28,7 +28,13 @@ from evalkit.stats._intervals import RateMethod
 from evalkit.stats._judge import CORRECTED_PREFIX, corrected_delta, judge_notes
 from evalkit.stats._paired import benjamini_hochberg
 from evalkit.stats._summary import RunSummary, summarize_arm
-from evalkit.stats._trials import ArmTrials, CaseValues, MissingPolicy, prepare_arm
+from evalkit.stats._trials import (
+    ArmTrials,
+    CaseValues,
+    MissingPolicy,
+    ScorerInfo,
+    prepare_arm,
+)
 
 __all__ = ["Comparison", "TagDelta", "compare_frames", "compare_runs"]
 
@@ -153,8 +159,9 @@ def compare_runs(
         InputError: when an arm is missing.
         StatsError: when no case appears in both arms.
     """
-    a = prepare_arm(trials, scores, baseline_arm, missing=missing)
-    b = prepare_arm(trials, scores, candidate_arm, missing=missing)
+    info = ScorerInfo.of(scores)  # suite-wide: decided once for both arms
+    a = prepare_arm(trials, scores, baseline_arm, missing=missing, scorer_info=info)
+    b = prepare_arm(trials, scores, candidate_arm, missing=missing, scorer_info=info)
     kw: dict[str, Any] = {
         "missing": missing, "confidence": confidence, "ks": ks, "seed": seed,
         "interval": interval, "n_resamples": n_resamples,
@@ -179,11 +186,12 @@ def compare_runs(
         linear.append((f"score:{m}", f"score:{m}", False, RATE_LIMITS))
 
     deltas: dict[str, DeltaEstimate] = {}
-    comp_a = a.per_case("completion", cases=paired)
-    comp_b = b.per_case("completion", cases=paired)
+    mask_a, mask_b = a.case_mask(paired), b.case_mask(paired)
+    comp_a = a.per_case("completion", case_mask=mask_a)
+    comp_b = b.per_case("completion", case_mask=mask_b)
     for name, column, binary, limits in linear:
-        cv_a = comp_a if column == "completion" else a.per_case(column, cases=paired)
-        cv_b = comp_b if column == "completion" else b.per_case(column, cases=paired)
+        cv_a = comp_a if column == "completion" else a.per_case(column, case_mask=mask_a)
+        cv_b = comp_b if column == "completion" else b.per_case(column, case_mask=mask_b)
         delta = paired_delta(name, cv_a, cv_b, binary=binary, confidence=confidence,
                               seed=seed, interval=interval, limits=limits)
         if delta is not None:

@@ -270,20 +270,23 @@ def latency_estimates(
     """Latency p50/p95 over trials (infra errors left out), cluster-bootstrap CIs."""
     tab = arm.table
     lat = tab["latency_s"].to_numpy(dtype=float)
-    use = np.isfinite(lat) & (tab["status"].to_numpy(dtype=object) != "infra_error")
+    use = np.isfinite(lat) & (tab["status"] != "infra_error").to_numpy(dtype=bool)
     out: dict[str, MetricEstimate] = {}
-    for q, name in ((0.5, "latency_p50_s"), (0.95, "latency_p95_s")):
-        if not use.any():
+    if not use.any():
+        for name in ("latency_p50_s", "latency_p95_s"):
             out[name] = _undefined(name, int((~use).sum()), "no latency recorded", confidence)
-            continue
-        codes, n_c = cluster_codes(tab["cluster_key"].to_numpy(dtype=object)[use])
-        values = lat[use]
+        return out
+    case_codes = arm.case_codes[use]
+    codes, n_c = cluster_codes(arm.case_clusters[case_codes])
+    values = lat[use]
+    n_cases = int(np.unique(case_codes).size)
+    counts = bootstrap_counts(n_c, n_resamples, seed)
+    for q, name in ((0.5, "latency_p50_s"), (0.95, "latency_p95_s")):
         est = float(np.quantile(values, q, method="inverted_cdf"))
-        counts = bootstrap_counts(n_c, n_resamples, seed)
         reps = cluster_bootstrap_quantiles(values, codes, counts, q)
         lo, hi, se = _percentile_ci(reps, confidence)
         out[name] = MetricEstimate(
-            name, est, lo, hi, se, int(tab.loc[use, "case_id"].nunique()), int(use.sum()),
+            name, est, lo, hi, se, n_cases, int(use.sum()),
             int((~use).sum()),
             f"empirical quantile; cluster bootstrap percentile ({n_resamples} resamples)",
             confidence, "lower",

@@ -190,7 +190,7 @@ def clustered_mean(
         n_clusters = n
         sums = resid
     else:
-        labels = np.asarray(clusters, dtype=object)
+        labels = np.asarray(clusters)  # integer codes stay integers (fast path)
         if labels.shape != s.shape:
             raise StatsError("clusters must give one label per case")
         from evalkit.stats._metrics import cluster_codes

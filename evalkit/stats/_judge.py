@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from evalkit.stats._intervals import z_quantile
@@ -147,12 +148,20 @@ def judge_calibrations(scores: pd.DataFrame, metric_of: Mapping[str, str]
     if not len(scores) or "details" not in scores.columns:
         return {}
     # One scored row per scorer is enough (the flag and calibration are per scorer);
-    # error rows may lack details, so prefer ok rows.
-    rows = scores
+    # error rows may lack details, so prefer each scorer's first ok row. Positions are
+    # found on the scorer codes, so no row of the (possibly 1,000,000-row) table is copied.
+    codes, names = pd.factorize(scores["scorer"].astype(str))
     if "status" in scores.columns:
-        ok = scores["status"] == "ok"
-        rows = scores[ok] if bool(ok.any()) else scores
-    rows = rows.drop_duplicates("scorer")
+        ok = (scores["status"] == "ok").to_numpy(dtype=bool, na_value=False)
+    else:
+        ok = np.ones(len(scores), dtype=bool)
+    positions = []
+    for code in range(len(names)):
+        rows_of = np.flatnonzero((codes == code) & ok)
+        if not rows_of.size:
+            rows_of = np.flatnonzero(codes == code)
+        positions.append(int(rows_of[0]))
+    rows = scores[["scorer", "details"]].iloc[positions]
     has_flag = rows["details"].astype(str).str.contains('"correct_for_judge_error"',
                                                         regex=False)
     if not has_flag.any():

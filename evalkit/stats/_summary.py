@@ -163,22 +163,24 @@ def summarize_arm(
     )
 
     k_values = np.bincount(arm.case_codes, minlength=arm.case_index.size)
-    comp_by_case = dict(zip(comp.case_ids.tolist(), zip(comp.successes, comp.n, strict=True),
-                            strict=True))
     excluded_by_case = np.bincount(
         arm.case_codes, weights=np.isnan(tab["completion"].to_numpy(dtype=float)),
         minlength=arm.case_index.size,
     )
+    # Per case of the arm (comp covers the cases with a defined completion): plain lists,
+    # since 10,000 cases make 10,000 objects.
+    succ = np.zeros(arm.case_index.size)
+    n_def = np.zeros(arm.case_index.size, dtype=np.int64)
+    at = np.searchsorted(arm.case_index, comp.case_ids)
+    succ[at] = comp.successes
+    n_def[at] = comp.n
+    labels = arm.cluster_labels[arm.case_clusters].tolist()
     cases = tuple(
-        CaseOutcome(
-            case_id=str(cid),
-            successes=round(comp_by_case.get(cid, (0.0, 0))[0]),
-            n=int(comp_by_case.get(cid, (0.0, 0))[1]),
-            n_excluded=int(excluded_by_case[i]),
-            tags=arm.case_tags.get(str(cid), ()),
-            cluster=str(arm.case_clusters[i]),
+        CaseOutcome(cid, round(s_i), n_i, int(x_i), arm.case_tags.get(cid, ()), cl)
+        for cid, s_i, n_i, x_i, cl in zip(
+            arm.case_index.tolist(), succ.tolist(), n_def.tolist(), excluded_by_case.tolist(),
+            labels, strict=True,
         )
-        for i, cid in enumerate(arm.case_index)
     )
     by_tag: dict[str, MetricEstimate] = {}
     for tag in sorted({t for tags in arm.case_tags.values() for t in tags}):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -59,7 +59,8 @@ class CaseValues:
 
     Attributes:
         case_ids: the cases that have at least one defined trial, sorted.
-        clusters: the cluster label of each of those cases.
+        clusters: the cluster of each of those cases: a label, or an integer code (what
+            :func:`prepare_arm` gives; cheaper for every clustered statistic).
         mean: the case's mean over its defined trials (p̂_i).
         n: defined trials per case.
         successes: sum of the per-trial values per case (successes for binary metrics).
@@ -68,7 +69,7 @@ class CaseValues:
     """
 
     case_ids: NDArray[np.object_]
-    clusters: NDArray[np.object_]
+    clusters: NDArray[Any]
     mean: NDArray[np.float64]
     n: NDArray[np.int64]
     successes: NDArray[np.float64]
@@ -136,8 +137,8 @@ class ArmTrials:
 
     Attributes:
         arm: the arm name.
-        table: one row per trial with ``case_id``, ``trial``, ``status``, ``cluster_key``,
-            ``latency_s``, ``cost_usd``, ``tool_calls``, ``tool_errors``,
+        table: one row per trial, in ``case_codes`` order, with ``trial``, ``status``
+            (categorical), ``latency_s``, ``cost_usd``, ``tool_calls``, ``tool_errors``,
             ``any_tool_error`` (1.0 when the trial had at least one), ``completion``,
             and ``pass:<metric>`` / ``score:<metric>`` per scorer metric.
         pass_metrics: metrics that report pass/fail.
@@ -147,7 +148,10 @@ class ArmTrials:
         counts: trials by status, scorer errors, outcomes.
         case_index: the arm's case ids, sorted; ``case_codes`` index into it.
         case_codes: per trial row, the position of its case in ``case_index``.
-        case_clusters: the cluster key of each case in ``case_index``.
+        case_clusters: per case in ``case_index``, the code of its cluster in
+            ``cluster_labels`` (integer codes are what every clustered statistic needs).
+        cluster_labels: the cluster keys: ``cluster:<value>``, or ``case:<id>`` for a case
+            without a cluster value (its own cluster).
         judge_calibrations: judged metrics to correct for judge error, with the
             calibration stored beside their scores.
         median_output_chars: median length of the stored outputs (only measured when a
@@ -163,7 +167,8 @@ class ArmTrials:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     case_index: NDArray[np.object_] = field(default_factory=lambda: np.empty(0, dtype=object))
     case_codes: NDArray[np.intp] = field(default_factory=lambda: np.empty(0, dtype=np.intp))
-    case_clusters: NDArray[np.object_] = field(
+    case_clusters: NDArray[np.intp] = field(default_factory=lambda: np.empty(0, dtype=np.intp))
+    cluster_labels: NDArray[np.object_] = field(
         default_factory=lambda: np.empty(0, dtype=object)
     )
     judge_calibrations: dict[str, JudgeCalibration] = field(default_factory=dict)
@@ -180,13 +185,25 @@ class ArmTrials:
         sums = np.bincount(self.case_codes, weights=values, minlength=self.case_index.size)
         return sums.astype(np.float64)
 
-    def per_case(self, column: str, *, cases: Iterable[str] | None = None) -> CaseValues:
-        """Reduce a per-trial column to per-case values (NaN trials left out)."""
+    def case_mask(self, cases: Iterable[str]) -> NDArray[np.bool_]:
+        """Which of ``case_index`` are among ``cases``."""
+        wanted = [str(c) for c in cases]
+        return np.asarray(pd.Index(self.case_index, dtype=object).isin(wanted), dtype=bool)
+
+    def per_case(
+        self, column: str, *, cases: Iterable[str] | None = None,
+        case_mask: NDArray[np.bool_] | None = None,
+    ) -> CaseValues:
+        """Reduce a per-trial column to per-case values (NaN trials left out).
+
+        ``cases`` (ids) or ``case_mask`` (over ``case_index``) restricts the cases.
+        """
         values = self.table[column].to_numpy(dtype=float)
         codes = self.case_codes
-        if cases is not None:
-            wanted = np.isin(self.case_index.astype(str), np.asarray(list(cases), dtype=str))
-            in_cases = wanted[codes]
+        if cases is not None and case_mask is None:
+            case_mask = self.case_mask(cases)
+        if case_mask is not None:
+            in_cases = case_mask[codes]
             values, codes = values[in_cases], codes[in_cases]
         defined = ~np.isnan(values)
         n_excluded = int((~defined).sum())
@@ -223,15 +240,69 @@ def _kleene_all(matrix: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def _state_matrix(
-    n_trials: int, row: NDArray[np.intp], scorer: NDArray[np.object_],
-    values: NDArray[np.float64], scorers: list[str],
+    n_trials: int, row: NDArray[np.intp], scorer: NDArray[np.intp],
+    values: NDArray[np.float64], scorers: list[int],
 ) -> NDArray[np.float64]:
     """(trial × scorer) matrix of ``values`` with NaN for missing or errored rows."""
     out = np.full((n_trials, len(scorers)), math.nan)
-    for j, name in enumerate(scorers):
-        pick = scorer == name
+    for j, code in enumerate(scorers):
+        pick = scorer == code
         out[row[pick], j] = values[pick]
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class ScorerInfo:
+    """What the suite's scorers are, decided over every arm's scores (suite-wide).
+
+    Computed once per scores table: :func:`compare_runs` prepares two arms from the same
+    table and passes it to both.
+    """
+
+    names: tuple[str, ...]
+    metric_of: dict[str, str]
+    reports_pass: dict[str, bool]
+    completion: tuple[str, ...]
+    calibrations: dict[str, JudgeCalibration]
+
+    @classmethod
+    def of(cls, scores: pd.DataFrame) -> ScorerInfo:
+        """The scorer facts of a ``scores`` table (any number of arms)."""
+        if not len(scores.columns) or not len(scores):
+            return cls((), {}, {}, (), {})
+        names = tuple(sorted(map(str, scores["scorer"].unique())))
+        metric_of = _metric_map(scores)
+        reports_pass = _reports_pass(scores)
+        flagged = _flagged_completion(scores)
+        completion = flagged or [n for n in names if reports_pass.get(n, False)]
+        return cls(names, metric_of, reports_pass, tuple(completion),
+                   judge_calibrations(scores, metric_of))
+
+
+def _as_str(column: pd.Series) -> pd.Series:
+    """The column as strings (ids may be stored as numbers by a hand-made table)."""
+    if pd.api.types.is_string_dtype(column.dtype) and column.dtype != object:
+        return column
+    return column.astype(str)
+
+
+def _int_column(frame: pd.DataFrame, column: str, what: str) -> NDArray[np.int64]:
+    values = frame[column].to_numpy()
+    if values.dtype.kind in "iu":
+        return values.astype(np.int64, copy=False)
+    try:
+        as_float = pd.to_numeric(frame[column], errors="raise").to_numpy(
+            dtype=float, na_value=math.nan)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{what} column {column!r} must hold whole numbers: {exc}") from exc
+    bad = ~np.isfinite(as_float) | (as_float != np.round(as_float))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"{what} column {column!r} must hold whole numbers; row {i} holds "
+            f"{frame[column].iloc[i]!r}"
+        )
+    return as_float.astype(np.int64)
 
 
 def prepare_arm(
@@ -240,14 +311,19 @@ def prepare_arm(
     arm: str | None = None,
     *,
     missing: MissingPolicy = "fail",
+    scorer_info: ScorerInfo | None = None,
 ) -> ArmTrials:
     """Per-trial outcomes of one arm (see the module docstring for the rules).
+
+    Everything per trial is numpy: cases and clusters become integer codes, so 1,000,000
+    trials cost a few numeric arrays, not a million strings.
 
     Args:
         trials: the run's ``trials`` table (any number of arms).
         scores: the run's ``scores`` table.
         arm: the arm to keep; None when the tables hold a single arm.
         missing: how non-ok trials count: ``"fail"`` (as 0) or ``"exclude"``.
+        scorer_info: :meth:`ScorerInfo.of` ``scores``, when the caller already has it.
 
     Raises:
         InputError: when columns are missing, the arm is absent, a (case, trial) pair
@@ -256,10 +332,21 @@ def prepare_arm(
     if missing not in ("fail", "exclude"):
         raise InputError(f"missing must be 'fail' or 'exclude', got {missing!r}")
     _require(trials, _TRIAL_COLUMNS, "trials")
-    if len(scores.columns):
+    has_scores = bool(len(scores.columns))
+    if has_scores:
         _require(scores, _SCORE_COLUMNS, "scores")
-    t = trials
-    s = scores if len(scores.columns) else pd.DataFrame(columns=list(_SCORE_COLUMNS))
+    info = scorer_info if scorer_info is not None else ScorerInfo.of(scores)
+
+    # Only the columns the statistics read, before any row is copied: the stored outputs,
+    # versions and error texts can be most of a run's memory and are not needed here
+    # (the outputs only for the answer-length check of a corrected judge).
+    t_cols = [c for c in STATS_TRIAL_COLUMNS if c in trials.columns
+              and (c != "output" or info.calibrations)]
+    t = trials[t_cols]
+    s_cols = [c for c in ("arm", "case_id", "trial", "scorer", "status", "value", "passed",
+                          "weight") if has_scores and c in scores.columns]
+    s = scores[s_cols] if has_scores else pd.DataFrame(
+        {c: pd.Series(dtype=object) for c in _SCORE_COLUMNS})
     if arm is None:
         arms = t["arm"].unique().tolist() if "arm" in t.columns else []
         if len(arms) > 1:
@@ -269,63 +356,90 @@ def prepare_arm(
         in_arm = (t["arm"] == arm).to_numpy(dtype=bool, na_value=False)
         if not in_arm.any():
             raise InputError(f"arm {arm!r} has no trials")
-        t = t[in_arm]
-        if "arm" in s.columns:
-            s = s[s["arm"] == arm]
+        if not in_arm.all():
+            t = t[in_arm]
+        if "arm" in s.columns and len(s):
+            s_in = (s["arm"] == arm).to_numpy(dtype=bool, na_value=False)
+            if not s_in.all():
+                s = s[s_in]
     if t.empty:
         raise InputError("there are no trials to summarise")
-    unknown = sorted(set(map(str, t["status"].unique())) - set(_TRIAL_STATUSES))
-    if unknown:
-        raise InputError(f"trials have unknown status value(s) {unknown}")
+    n = len(t)
 
-    # Sort only the columns the statistics read: the stored outputs, versions and error
-    # texts can be most of a run's memory (1,000,000 trials) and are not needed here,
-    # except the outputs for the answer-length check of a corrected judge.
-    wanted = ["arm", "case_id", "trial", "status", "cluster", "tags", "outcome",
-              "latency_s", "cost_usd", "tool_calls", "tool_errors"]
-    if "details" in scores.columns and len(scores) and judge_calibrations(
-            scores, _metric_map(scores)):
-        wanted.append("output")
-    t = t[[c for c in wanted if c in t.columns]]
-    t = t.sort_values(["case_id", "trial"], kind="stable").reset_index(drop=True)
-    t = t.assign(case_id=t["case_id"].astype(str), trial=t["trial"].astype(np.int64))
-    keys = pd.MultiIndex.from_frame(t[["case_id", "trial"]])
-    if keys.has_duplicates:
-        dup = keys[keys.duplicated()][0]
-        raise InputError(f"trial {dup[1]} of case {dup[0]!r} appears more than once")
+    status_codes, status_values = pd.factorize(t["status"])
+    unknown = sorted({str(v) for v in status_values} - set(_TRIAL_STATUSES))
+    if unknown or (status_codes < 0).any():
+        raise InputError(f"trials have unknown status value(s) {unknown or [None]}")
+    # Status codes in the fixed order of _TRIAL_STATUSES.
+    remap = np.array([_TRIAL_STATUSES.index(str(v)) for v in status_values], dtype=np.int8)
+    status = remap[status_codes]
 
-    # Scorer sets are suite-wide: decide them before narrowing to ok trials.
-    all_scores = scores if len(scores.columns) else s
-    scorer_names = sorted(map(str, all_scores["scorer"].unique())) if len(all_scores) else []
-    metric_of = _metric_map(all_scores)
-    reports_pass = _reports_pass(all_scores)
-    flagged = _flagged_completion(all_scores)
-    completion_scorers = flagged or [n for n in scorer_names if reports_pass.get(n, False)]
-
-    s = s.assign(
-        case_id=s["case_id"].astype(str),
-        trial=s["trial"].astype(np.int64),
-        scorer=s["scorer"].astype(str),
-    )
-    dup_scores = s.duplicated(["case_id", "trial", "scorer"])
-    if dup_scores.any():
-        first = s[dup_scores].iloc[0]
+    # Cases: integer codes in sorted-id order; rows ordered by (case, trial).
+    case_col = _as_str(t["case_id"])
+    if case_col.isna().any():
+        raise InputError("trials have a row without a case_id")
+    codes, case_uniques = pd.factorize(case_col, sort=True)
+    case_index = np.asarray(case_uniques, dtype=object)
+    trial_no = _int_column(t, "trial", "trials")
+    t_min = int(trial_no.min())
+    span = int(trial_no.max()) - t_min + 1
+    if span > 2**31:
+        raise InputError(f"trial numbers run from {t_min} to {int(trial_no.max())}; "
+                         "expected 0..K-1")
+    key = codes.astype(np.int64) * span + (trial_no - t_min)
+    order: NDArray[np.intp] | None = None
+    if key.size > 1 and (np.diff(key) < 0).any():
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+    repeats = np.flatnonzero(np.diff(key) == 0) if key.size > 1 else np.zeros(0, np.intp)
+    if repeats.size:
+        k = int(key[repeats[0]])
         raise InputError(
-            f"scorer {first['scorer']!r} scored trial {first['trial']} of case "
-            f"{first['case_id']!r} twice"
+            f"trial {k % span + t_min} of case {case_index[k // span]!r} appears more than once"
         )
-    s_keys = pd.MultiIndex.from_frame(s[["case_id", "trial"]]) if len(s) else None
-    row = keys.get_indexer(s_keys) if s_keys is not None else np.zeros(0, dtype=np.intp)
-    if s_keys is not None and (row < 0).any():
-        bad = s_keys[np.flatnonzero(row < 0)[0]]
-        raise InputError(f"scores refer to trial {bad[1]} of case {bad[0]!r}, not in trials")
-    scorer_col = s["scorer"].to_numpy(dtype=object)
 
-    status = t["status"].to_numpy(dtype=object)
-    ok = status == "ok"
+    def rows(values: NDArray[Any]) -> NDArray[Any]:
+        return values if order is None else values[order]
+
+    case_codes = rows(codes).astype(np.intp)
+    status = rows(status)
+    trial_no = rows(trial_no)
+    ok = status == 0
     non_ok_value = 0.0 if missing == "fail" else math.nan
 
-    errored = s["status"].isin(_ERROR_STATUSES).to_numpy() if len(s) else np.zeros(0, bool)
+    # Scores → their trial's row, by the same integer key.
+    if len(s):
+        s_case = pd.Index(case_index).get_indexer(_as_str(s["case_id"]))
+        s_trial = _int_column(s, "trial", "scores")
+        valid = (s_case >= 0) & (s_trial >= t_min) & (s_trial < t_min + span)
+        s_key = s_case.astype(np.int64) * span + (s_trial - t_min)
+        row = np.searchsorted(key, s_key)
+        row = np.minimum(row, n - 1)
+        valid &= key[row] == s_key
+        if not valid.all():
+            bad = int(np.flatnonzero(~valid)[0])
+            raise InputError(
+                f"scores refer to trial {s_trial[bad]} of case "
+                f"{str(s['case_id'].iloc[bad])!r}, not in trials"
+            )
+        scorer_codes, scorer_values = pd.factorize(_as_str(s["scorer"]))
+        scorer_names = [str(v) for v in scorer_values]
+        pair = row.astype(np.int64) * max(len(scorer_names), 1) + scorer_codes
+        dup = pd.Index(pair).duplicated()
+        if dup.any():
+            i = int(np.flatnonzero(dup)[0])
+            raise InputError(
+                f"scorer {scorer_names[scorer_codes[i]]!r} scored trial {s_trial[i]} of case "
+                f"{str(s['case_id'].iloc[i])!r} twice"
+            )
+        errored = s["status"].isin(_ERROR_STATUSES).to_numpy(dtype=bool)
+    else:
+        row = np.zeros(0, dtype=np.intp)
+        scorer_codes = np.zeros(0, dtype=np.intp)
+        scorer_names = []
+        errored = np.zeros(0, dtype=bool)
+    code_of = {name: i for i, name in enumerate(scorer_names)}
+
     passed = _passed_column(s, errored)
     value = s["value"].to_numpy(dtype=float) if "value" in s.columns else np.full(len(s), 1.0)
     value = np.where(errored, math.nan, value)
@@ -333,21 +447,23 @@ def prepare_arm(
     weighted = value * weight
     weight = np.where(errored, 0.0, weight)
 
-    def matrix(values: NDArray[np.float64], names: list[str]) -> NDArray[np.float64]:
-        return _state_matrix(len(t), row, scorer_col, values, names)
+    def matrix(values: NDArray[np.float64], names: Iterable[str]) -> NDArray[np.float64]:
+        # A scorer with no row in this arm contributes a NaN column (undefined).
+        return _state_matrix(n, row, scorer_codes, values,
+                             [code_of.get(name, -1) for name in names])
 
     columns: dict[str, NDArray[np.float64]] = {}
-    if scorer_names:
-        comp = _kleene_all(matrix(passed, completion_scorers))
+    if info.names:
+        comp = _kleene_all(matrix(passed, info.completion))
     else:
-        comp = np.ones(len(t))
+        comp = np.ones(n)
     columns["completion"] = np.where(ok, comp, non_ok_value)
 
-    metrics = sorted(set(metric_of.values()))
+    metrics = sorted(set(info.metric_of.values()))
     pass_metrics: list[str] = []
     for metric in metrics:
-        members = [n for n in scorer_names if metric_of[n] == metric]
-        pass_members = [n for n in members if reports_pass.get(n, False)]
+        members = [name for name in info.names if info.metric_of[name] == metric]
+        pass_members = [name for name in members if info.reports_pass.get(name, False)]
         if pass_members:
             pass_metrics.append(metric)
             p = _kleene_all(matrix(passed, pass_members))
@@ -358,26 +474,25 @@ def prepare_arm(
             mean = num.sum(axis=1) / den.sum(axis=1)  # NaN if any member is NaN
         columns[f"score:{metric}"] = np.where(ok, mean, non_ok_value)
 
-    case_index, first_row, case_codes = np.unique(
-        t["case_id"].to_numpy(dtype=str), return_index=True, return_inverse=True
-    )
-    cluster_keys = _cluster_keys(t)
-    calibrations = {m: c for m, c in judge_calibrations(all_scores, metric_of).items()
-                    if m in pass_metrics}
+    # Per case, from its first row: tags and cluster belong to the case.
+    first = np.flatnonzero(np.r_[True, case_codes[1:] != case_codes[:-1]])
+    first_src = first if order is None else order[first]
+    cluster_labels, case_clusters, has_clusters = _case_clusters(t, first_src, case_index)
+    calibrations = {m: c for m, c in info.calibrations.items() if m in pass_metrics}
     output_chars = math.nan
-    if calibrations and "output" in t.columns and len(t):
+    if calibrations and "output" in t.columns and n:
         output_chars = float(t["output"].fillna("").astype(str).str.len().median())
+    tool_errors = rows(_num(t, "tool_errors", 0.0))
     table = pd.DataFrame(
         {
-            "case_id": t["case_id"].to_numpy(dtype=object),
-            "trial": t["trial"].to_numpy(),
-            "status": status,
-            "cluster_key": cluster_keys,
-            "latency_s": _num(t, "latency_s"),
-            "cost_usd": _num(t, "cost_usd"),
-            "tool_calls": _num(t, "tool_calls", 0.0),
-            "tool_errors": _num(t, "tool_errors", 0.0),
-            "any_tool_error": (_num(t, "tool_errors", 0.0) > 0).astype(float),
+            "trial": trial_no,
+            "status": pd.Categorical.from_codes(
+                status.astype(np.intp), categories=pd.Index(list(_TRIAL_STATUSES))),
+            "latency_s": rows(_num(t, "latency_s")),
+            "cost_usd": rows(_num(t, "cost_usd")),
+            "tool_calls": rows(_num(t, "tool_calls", 0.0)),
+            "tool_errors": tool_errors,
+            "any_tool_error": (tool_errors > 0).astype(float),
             **columns,
         }
     )
@@ -386,12 +501,13 @@ def prepare_arm(
         table=table,
         pass_metrics=tuple(pass_metrics),
         score_metrics=tuple(metrics),
-        case_tags=_case_tags(t),
-        has_clusters=_has_clusters(t),
-        counts=_counts(t, s),
-        case_index=case_index.astype(object),
-        case_codes=case_codes.astype(np.intp),
-        case_clusters=cluster_keys[first_row],
+        case_tags=_case_tags(t, first_src, case_index),
+        has_clusters=has_clusters,
+        counts=_counts(t, s, status),
+        case_index=case_index,
+        case_codes=case_codes,
+        case_clusters=case_clusters,
+        cluster_labels=cluster_labels,
         judge_calibrations=calibrations,
         median_output_chars=output_chars,
     )
@@ -446,43 +562,60 @@ def _passed_column(s: pd.DataFrame, errored: NDArray[np.bool_]) -> NDArray[np.fl
     return np.where(errored, math.nan, out)
 
 
-def _cluster_keys(t: pd.DataFrame) -> NDArray[np.object_]:
-    case = t["case_id"].to_numpy(dtype=object)
-    if "cluster" not in t.columns:
-        return case
-    cl = t["cluster"]
-    # A case without a cluster value is its own cluster.
-    keys = ("cluster:" + cl.astype(object).astype(str)).where(
-        cl.notna(), "case:" + pd.Series(case, index=cl.index).astype(str))
-    return keys.to_numpy(dtype=object)
+def _case_clusters(
+    t: pd.DataFrame, first: NDArray[np.intp], case_index: NDArray[np.object_]
+) -> tuple[NDArray[np.object_], NDArray[np.intp], bool]:
+    """(cluster labels, each case's code into them, whether the cluster field was set).
+
+    A case without a cluster value is its own cluster (``case:<id>``); dataset clusters
+    are ``cluster:<value>``.
+    """
+    if "cluster" in t.columns:
+        cl = t["cluster"].iloc[first]
+        present = cl.notna().to_numpy(dtype=bool)
+        values = cl.astype(object).to_numpy(dtype=object)
+    else:
+        present = np.zeros(case_index.size, dtype=bool)
+        values = np.empty(case_index.size, dtype=object)
+    labels = np.array(["case:" + str(c) for c in case_index.tolist()], dtype=object)
+    if present.any():
+        labels[present] = ["cluster:" + str(v) for v in values[present].tolist()]
+    codes, uniques = pd.factorize(labels, sort=False)
+    return np.asarray(uniques, dtype=object), codes.astype(np.intp), bool(present.any())
 
 
-def _has_clusters(t: pd.DataFrame) -> bool:
-    return "cluster" in t.columns and bool(t["cluster"].notna().any())
-
-
-def _case_tags(t: pd.DataFrame) -> dict[str, tuple[str, ...]]:
+def _case_tags(
+    t: pd.DataFrame, first: NDArray[np.intp], case_index: NDArray[np.object_]
+) -> dict[str, tuple[str, ...]]:
     if "tags" not in t.columns:
-        return {str(c): () for c in t["case_id"].unique()}
-    # Tags belong to the case (the runner copies the case's tags onto each trial), so
-    # the first row of each case holds them: 10,000 cases cost 10,000 look-ups, not 10 x.
-    first = ~t["case_id"].duplicated().to_numpy()
+        return {str(c): () for c in case_index}
+    # Tags belong to the case (the runner copies the case's tags onto each trial), so the
+    # first row of each case holds them: 10,000 cases cost 10,000 look-ups, not 10 x.
     out: dict[str, tuple[str, ...]] = {}
-    cases = t["case_id"].to_numpy(dtype=object)[first]
-    values = t["tags"].to_numpy(dtype=object)[first]
-    for case, value in zip(cases, values, strict=True):
+    seen: dict[int, tuple[str, ...]] = {}  # runs share one array per distinct tag list
+    values = t["tags"].iloc[first].to_numpy(dtype=object)
+    for case, value in zip(case_index.tolist(), values.tolist(), strict=True):
         if value is None or (isinstance(value, float) and math.isnan(value)):
-            out[str(case)] = ()
-        else:
-            out[str(case)] = tuple(sorted({str(v) for v in value}))
+            out[case] = ()
+            continue
+        hit = seen.get(id(value))
+        if hit is None:
+            hit = tuple(sorted({str(v) for v in value}))
+            seen[id(value)] = hit
+        out[case] = hit
     return out
 
 
-def _counts(t: pd.DataFrame, s: pd.DataFrame) -> dict[str, dict[str, int]]:
-    by_status = {k: int((t["status"] == k).sum()) for k in _TRIAL_STATUSES}
-    scorer_status = {k: int((s["status"] == k).sum()) for k in _ERROR_STATUSES} if len(s) else {
-        k: 0 for k in _ERROR_STATUSES
-    }
+def _counts(
+    t: pd.DataFrame, s: pd.DataFrame, status: NDArray[np.int8]
+) -> dict[str, dict[str, int]]:
+    per = np.bincount(status, minlength=len(_TRIAL_STATUSES))
+    by_status = {k: int(per[i]) for i, k in enumerate(_TRIAL_STATUSES)}
+    if len(s):
+        vc = s["status"].value_counts()
+        scorer_status = {k: int(vc.get(k, 0)) for k in _ERROR_STATUSES}
+    else:
+        scorer_status = {k: 0 for k in _ERROR_STATUSES}
     outcomes: dict[str, int] = {}
     if "outcome" in t.columns:
         vc = t["outcome"].dropna().astype(str).value_counts()

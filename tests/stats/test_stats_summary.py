@@ -246,3 +246,39 @@ def test_matches_hand_computed_wilson_on_effective_n():
     m_eff = 18 / deff * (sps.norm.ppf(0.975) / sps.t.ppf(0.975, 5)) ** 2
     ref = proportion_confint(p * m_eff, m_eff, method="wilson")
     assert (m.ci_low, m.ci_high) == pytest.approx(ref)
+
+
+def test_row_order_and_id_types_do_not_change_the_summary():
+    rng = np.random.default_rng(21)
+    t, s = make_run(beta_rates(rng, 12, 0.6, 2), 3, rng=rng)
+    t = t.assign(cluster=[f"k{i % 4}" for i in range(len(t))])
+    ref = summarize_run(t, s, seed=1).to_dict()
+    shuffled_t = t.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    shuffled_s = s.sample(frac=1.0, random_state=4).reset_index(drop=True)
+    assert summarize_run(shuffled_t, shuffled_s, seed=1).to_dict() == ref
+    # Object-dtype ids (a hand-made table) read the same as Arrow strings.
+    as_obj = summarize_run(t.astype({"case_id": object}), s.astype({"case_id": object}),
+                           seed=1)
+    assert as_obj.to_dict() == ref
+
+
+def test_a_case_keeps_its_cluster_and_the_cluster_label_shows():
+    rows = [_trial("a", 0, cluster="k1"), _trial("a", 1, cluster="k1"), _trial("b", 0)]
+    summary = summarize_run(pd.DataFrame(rows), pd.DataFrame())
+    assert [(c.case_id, c.cluster, c.n) for c in summary.cases] == [
+        ("a", "cluster:k1", 2), ("b", "case:b", 1)]
+
+
+def test_scores_pointing_past_the_trials_are_named():
+    good = pd.DataFrame([_trial("a", 0), _trial("a", 1), _trial("b", 0)])
+    # trial 2 of "a" would alias another key if keys were not checked
+    with pytest.raises(InputError, match="trial 2 of case 'a', not in trials"):
+        summarize_run(good, pd.DataFrame([_score("a", 2, "x", True)]))
+    with pytest.raises(InputError, match="trial -1 of case 'b', not in trials"):
+        summarize_run(good, pd.DataFrame([_score("b", -1, "x", True)]))
+    with pytest.raises(InputError, match="trial 1 of case 'b', not in trials"):
+        summarize_run(good, pd.DataFrame([_score("b", 1, "x", True)]))
+    with pytest.raises(InputError, match="trial 1 of case 'a' appears more than once"):
+        summarize_run(pd.concat([good, good.iloc[[1]]]), pd.DataFrame())
+    with pytest.raises(InputError, match="whole numbers"):
+        summarize_run(good.assign(trial=[0.0, None, 1.0]), pd.DataFrame())
