@@ -1,15 +1,22 @@
 """Peak memory of 1,000,000 trials: run + store, then load + summarise.
 
     python benchmarks/bench_memory.py [--cases 10000] [--trials 100] [--repeats 3] [--keep DIR]
+                                      [--full-tables] [--reuse]
 
 Each phase runs in a fresh Python subprocess so that its peak RSS is its own:
 
 - ``run``: ``run_suite`` over ``--cases`` x ``--trials`` (default 10,000 x 100 =
   1,000,000) zero-latency trials with the ``equals`` scorer, journal and Parquet tables
   written (the storage ``evalkit run`` does);
-- ``summarize``: ``open_run`` on that folder, ``run.trials`` / ``run.scores`` loaded as
-  DataFrames, ``summarize_run`` (2,000-resample bootstraps) — what ``evalkit run`` prints
-  at the end, and what ``evalkit gate`` does first.
+- ``summarize``: ``open_run`` on that folder, ``run.stats_frames()`` (only the columns the
+  statistics read, keys as categoricals), then ``summarize_run`` per arm with the
+  manifest's seed (2,000-resample bootstraps): the path ``evalkit run`` takes to print its
+  summary (``evalkit._cli.run.summarize``), and the one ``evalkit gate`` / ``compare`` take.
+  ``--full-tables`` loads ``run.trials`` / ``run.scores`` (every column) instead, the path
+  before ``stats_frames`` existed.
+
+``--reuse`` with ``--keep DIR`` skips the run phase when ``DIR`` already holds the run
+folder (to measure the summarise phase alone).
 
 Peak RSS is ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (and VmHWM from
 /proc/self/status, which agrees); the RSS after imports, before any work, is shown too.
@@ -77,8 +84,8 @@ def phase_run(root: Path, cases: int, trials: int, out: Path) -> None:
     _report({"rows": result.manifest["rows"], "sizes": sizes}, base, t0, c0)
 
 
-def phase_summarize(out: Path) -> None:
-    """Subprocess body: open the run folder and summarise it."""
+def phase_summarize(out: Path, full_tables: bool) -> None:
+    """Subprocess body: open the run folder and summarise it as ``evalkit run`` does."""
     import pandas  # noqa: F401 - counted in the base RSS, like any evalkit CLI command
     import pyarrow.parquet  # noqa: F401
 
@@ -87,13 +94,15 @@ def phase_summarize(out: Path) -> None:
 
     base = _rss_now()
     t0, c0 = time.perf_counter(), time.process_time()
+    # the steps of evalkit._cli.run.summarize, with the RSS read between load and stats
     run = open_run(out)
-    trials, scores = run.trials, run.scores
+    seed = int(run.manifest.get("seed", 0))
+    trials, scores = (run.trials, run.scores) if full_tables else run.stats_frames()
     loaded = _rss_now()
-    summary = summarize_run(trials, scores)
-    completion = summary.metrics["completion_rate"]
-    _report({"n_trials": summary.n_trials, "completion": completion.estimate,
-             "rss_after_load": loaded}, base, t0, c0)
+    summaries = [summarize_run(trials, scores, arm=arm, seed=seed) for arm in run.arms]
+    completion = summaries[0].metrics["completion_rate"]
+    _report({"n_trials": sum(s.n_trials for s in summaries),
+             "completion": completion.estimate, "rss_after_load": loaded}, base, t0, c0)
 
 
 def _child(args: list[str]) -> dict[str, Any]:
@@ -112,6 +121,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="subprocesses per phase")
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep the project and run folder here (default: a temp dir)")
+    parser.add_argument("--full-tables", action="store_true",
+                        help="summarise from run.trials / run.scores (every column) instead "
+                             "of run.stats_frames()")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --keep: reuse the run folder there, skip the run phase")
     parser.add_argument("--phase", choices=["run", "summarize"], help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -121,23 +135,29 @@ def main() -> None:
         phase_run(args.root, args.cases, args.trials, args.out)
         return
     if args.phase == "summarize":
-        phase_summarize(args.out)
+        phase_summarize(args.out, args.full_tables)
         return
 
     load0 = os.getloadavg()[0]
     root = args.keep or Path(tempfile.mkdtemp(prefix="evalkit-mem-"))
-    make_project(args.cases, root)
     out = root / "reports" / "memory-run"
+    reuse = args.reuse and args.keep is not None and (out / "trials.parquet").is_file()
+    if not reuse:
+        make_project(args.cases, root)
     n = args.cases * args.trials
-    runs, summs = [], []
+    runs: list[dict[str, Any]] = []
+    summs: list[dict[str, Any]] = []
+    summarize_args = ["--phase", "summarize", "--out", str(out)]
+    if args.full_tables:
+        summarize_args.append("--full-tables")
     try:
-        for i in range(args.repeats):
+        for i in range(0 if reuse else args.repeats):
             if i:
                 shutil.rmtree(out)
             runs.append(_child(["--phase", "run", "--root", str(root), "--out", str(out),
                                 "--cases", str(args.cases), "--trials", str(args.trials)]))
         for _ in range(args.repeats):
-            summs.append(_child(["--phase", "summarize", "--out", str(out)]))
+            summs.append(_child(summarize_args))
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
@@ -159,14 +179,18 @@ def main() -> None:
                 f"{statistics.median(r['cpu_s'] for r in results):.1f}",
                 verdict(max(peaks)))
 
-    run, summ = runs[-1], summs[-1]
-    rows = [row("run_suite + journal + Parquet", n, runs),
-            row("open_run + summarize_run", summ["n_trials"], summs)]
+    summ = summs[-1]
+    load_path = "run.trials/.scores" if args.full_tables else "run.stats_frames()"
+    rows = [row(f"open_run + {load_path} + summarize_run", summ["n_trials"], summs)]
+    if runs:
+        rows.insert(0, row("run_suite + journal + Parquet", n, runs))
     print(table(rows, ("phase", "trials", "RSS after imports MiB", "median peak RSS MiB",
                        "max peak MiB", "runs MiB", "max VmHWM MiB", "median wall s",
                        "median CPU s", "<= 1 GiB")))
     print()
-    sizes = ", ".join(f"{k} {v / 2**20:,.1f} MiB" for k, v in sorted(run["sizes"].items()))
+    folder = sorted((p.name, p.stat().st_size) for p in out.iterdir() if p.is_file()) \
+        if reuse else sorted(runs[-1]["sizes"].items())
+    sizes = ", ".join(f"{k} {v / 2**20:,.1f} MiB" for k, v in folder)
     print(f"{args.cases:,} cases x {args.trials} trials; run folder: {sizes}; "
           f"RSS after loading the tables {mib(summ['rss_after_load'])} MiB; "
           f"completion {summ['completion']:.3f}")

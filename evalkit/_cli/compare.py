@@ -25,6 +25,7 @@ from evalkit._cli.gate import (
     deltas_payload,
     metrics_payload,
     single_arm,
+    stored_frames,
 )
 from evalkit._cli.run import case_list, load_suite_from_options, suite_options
 from evalkit.errors import InputError
@@ -202,7 +203,7 @@ def compare(targets: tuple[str, ...], baseline_params: tuple[str, ...],
         run = open_run(run_dir)
         seed = int(run.manifest.get("seed", 0) or 0)
         policy = _policy(missing or suite_missing)
-        comparison = compare_runs(run.trials, run.scores, missing=policy, seed=seed)
+        comparison = compare_runs(*run.stats_frames(), missing=policy, seed=seed)
         notes.append(f"both arms ran in one job, interleaved per case: {run_dir}")
         gate_args: tuple[Path, str | None] = (run_dir, None)
     elif len(targets) == 2:
@@ -214,7 +215,7 @@ def compare(targets: tuple[str, ...], baseline_params: tuple[str, ...],
         single_arm(cand)
         policy = _policy(missing or str(((cand.manifest.get("suite") or {}).get("gate") or {})
                                         .get("missing", "fail")))
-        comparison = compare_frames(base.trials, base.scores, cand.trials, cand.scores,
+        comparison = compare_frames(*stored_frames(base, cand),
                                     missing=policy, seed=int(cand.manifest.get("seed", 0) or 0))
         notes.append(STORED_BASELINE_NOTE)
         gate_args = (Path(targets[1]), targets[0])

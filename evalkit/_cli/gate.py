@@ -58,8 +58,8 @@ def check_same_dataset(baseline: RunData, candidate: RunData, *, intersect: bool
                 f"{candidate.path}: {b[:19]}…); pass --intersect to compare the cases both "
                 "have"
             )
-        cases_a = set(baseline.trials["case_id"].astype(str))
-        cases_b = set(candidate.trials["case_id"].astype(str))
+        cases_a = set(baseline.stats_frames()[0]["case_id"].astype(str))
+        cases_b = set(candidate.stats_frames()[0]["case_id"].astype(str))
         return [
             f"different dataset hashes: comparing the {len(cases_a & cases_b)} case(s) both "
             f"runs have ({len(cases_a - cases_b)} only in the baseline, "
@@ -68,9 +68,25 @@ def check_same_dataset(baseline: RunData, candidate: RunData, *, intersect: bool
     return []
 
 
+def stored_frames(baseline: RunData, candidate: RunData) -> tuple[Any, Any, Any, Any]:
+    """Both runs' statistics frames for ``compare_frames`` (trials, scores of each).
+
+    A judge-error correction asked for in either run applies to both arms, so both load
+    their outputs then (the answer-length check compares them).
+    """
+    output = baseline.asks_judge_correction() or candidate.asks_judge_correction()
+    return (*baseline.stats_frames(output=output), *candidate.stats_frames(output=output))
+
+
+def run_arms(run: RunData) -> list[str]:
+    """The arms the run's trials hold, sorted (``main`` for a table without arms)."""
+    trials = run.stats_frames()[0]
+    return sorted({str(a) for a in trials["arm"].unique()}) if "arm" in trials else ["main"]
+
+
 def single_arm(run: RunData) -> str:
     """The run's only arm, or an error naming the arms."""
-    arms = sorted(set(run.trials["arm"].astype(str))) if "arm" in run.trials else ["main"]
+    arms = run_arms(run)
     if len(arms) != 1:
         raise InputError(
             f"{run.path} holds arms {', '.join(arms)}; a stored-run comparison needs one arm "
@@ -118,7 +134,9 @@ def evaluate_run_gate(
     run = open_run(run_dir)
     spec = load_gate_spec(run, suite)
     seed = _seed(run)
-    arms = sorted(set(run.trials["arm"].astype(str))) if "arm" in run.trials else ["main"]
+    # the statistics read a few columns: loading only those keeps a large run's memory down
+    trials, scores = run.stats_frames()
+    arms = run_arms(run)
     comparison: Comparison | None = None
     notes: list[str] = []
     baseline_path: str | None = None
@@ -132,10 +150,10 @@ def evaluate_run_gate(
         notes += check_same_dataset(base, run, intersect=False)
         single_arm(base)
         single_arm(run)
-        comparison = compare_frames(base.trials, base.scores, run.trials, run.scores, **options)
+        comparison = compare_frames(*stored_frames(base, run), **options)
         notes.append(STORED_BASELINE_NOTE)
     elif {"baseline", "candidate"} <= set(arms):
-        comparison = compare_runs(run.trials, run.scores, **options)
+        comparison = compare_runs(trials, scores, **options)
         baseline_path = f"{run.path} (arm baseline)"
     if comparison is not None:
         summary = comparison.candidate
@@ -143,7 +161,7 @@ def evaluate_run_gate(
         if len(arms) != 1:
             raise InputError(f"{run.path} holds arms {', '.join(arms)}; which one to gate is "
                              "ambiguous (name them baseline and candidate)")
-        summary = summarize_run(run.trials, run.scores, missing=spec.missing,
+        summary = summarize_run(trials, scores, missing=spec.missing,
                                 confidence=spec.confidence, seed=seed)
     result = evaluate_gate(spec, summary, comparison)
     payload: dict[str, Any] = {

@@ -67,11 +67,12 @@ def summarize(run_dir: Path, *, missing: str = "fail") -> dict[str, Any]:
 
     run = open_run(run_dir)
     seed = int(run.manifest.get("seed", 0))
+    trials, scores = run.stats_frames()  # only the columns the statistics read
     out = {}
     for arm in run.arms:
         summary = summarize_run(
-            run.trials,
-            run.scores,
+            trials,
+            scores,
             arm=arm,
             missing=missing,  # type: ignore[arg-type]
             seed=seed,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,14 +13,26 @@ from evalkit.results._store import TABLES, read_manifest
 if TYPE_CHECKING:
     import pandas as pd
 
+#: String columns that :meth:`RunData.stats_frames` reads as categoricals: the statistics
+#: only compare, sort and group them, and a code per row is far smaller than a string per
+#: row (1,000,000 trials: ~100 MiB less at the peak of a summary).
+_STATS_CATEGORICAL = {"trials": ("arm", "case_id", "status"),
+                      "scores": ("arm", "case_id", "scorer", "status")}
+#: A scores ``details`` value holding this asks for the judge-error correction, which
+#: needs the trials' ``output`` (the per-arm answer-length check).
+_JUDGE_FLAG = '"correct_for_judge_error"'
+
 
 class RunData:
     """A run folder: ``manifest`` plus ``trials``, ``scores`` and ``spans`` DataFrames.
 
-    Tables load on first access. Example::
+    Tables load on first access, every column. :meth:`table` reads only some columns and
+    :meth:`stats_frames` only what the statistics read, a fraction of the memory of a
+    large run. Example::
 
         run = evalkit.open_run("reports/pydocs_smoke/20261123T233000-1a2b3c")
         run.trials.groupby("case_id").status.value_counts()
+        run.table("trials", columns=["case_id", "latency_s"])
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -37,13 +50,128 @@ class RunData:
                 f"missing {', '.join(m + '.parquet' for m in missing)}{hint}", path=self.path
             )
 
-    def _read(self, name: str) -> pd.DataFrame:
+    def table(
+        self, name: str, columns: Iterable[str] | None = None, *,
+        categorical: Iterable[str] = (),
+    ) -> pd.DataFrame:
+        """One table read afresh from its Parquet file, optionally only some columns.
+
+        Args:
+            name: ``trials``, ``scores`` or ``spans``.
+            columns: the columns to read, in this order (default: all of them).
+            categorical: string columns to read as pandas categoricals, categories in
+                sorted order (so sorting by them orders rows as sorting the strings would).
+
+        Raises:
+            RunFolderError: when the table or a column does not exist (the message names
+                the file and the column), a categorical column is not a string column, or
+                the file cannot be read.
+
+        Example::
+
+            run.table("trials", ["case_id", "trial", "latency_s"], categorical=["case_id"])
+        """
+        if name not in TABLES:
+            raise RunFolderError(f"no table {name!r} (tables: {', '.join(TABLES)})",
+                                 path=self.path)
+        schema = self._schema(name)
+        if isinstance(columns, str):
+            columns = [columns]
+        wanted = list(schema.names) if columns is None else list(dict.fromkeys(columns))
+        cats = list(dict.fromkeys([categorical] if isinstance(categorical, str)
+                                  else categorical))
+        file = self.path / f"{name}.parquet"
+        unknown = [c for c in (*wanted, *cats) if c not in schema.names]
+        if unknown:
+            raise RunFolderError(
+                f"no column {', '.join(map(repr, dict.fromkeys(unknown)))} (the columns are "
+                f"{', '.join(schema.names)})", path=file)
+        for c in cats:
+            if c not in wanted:
+                raise RunFolderError(f"categorical column {c!r} is not among the columns "
+                                     "read", path=file)
+            kind = schema.field(c).type
+            if not _is_string(kind):
+                raise RunFolderError(f"column {c!r} is {kind}, not a string column; only "
+                                     "string columns can be read as categorical", path=file)
+        return self._read(name, wanted, cats)
+
+    def stats_frames(self, *, output: bool | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``(trials, scores)`` with only the columns the statistics read.
+
+        For :func:`evalkit.stats.summarize_run`, :func:`~evalkit.stats.compare_runs`,
+        :func:`~evalkit.stats.compare_frames` and the gate, which give the same results on
+        these frames as on :attr:`trials` / :attr:`scores`. The columns are
+        ``STATS_TRIAL_COLUMNS`` / ``STATS_SCORE_COLUMNS`` (``evalkit.stats._trials``) that
+        the files have; ``arm``, ``case_id``, ``status`` and ``scorer`` are categoricals
+        with sorted categories. Loaded once, on first call.
+
+        Args:
+            output: whether to load the trials' ``output``, which only the judge-error
+                correction reads. None: when this run asks for it
+                (:meth:`asks_judge_correction`). Comparing two stored runs, pass True to
+                both when either asks: the correction then applies to both arms.
+        """
+        scores = self._stats_scores()
+        if output is None:
+            output = self.asks_judge_correction()
+        cached: tuple[bool, pd.DataFrame] | None = self.__dict__.get("_stats_trials")
+        if cached is None or (output and not cached[0]):
+            from evalkit.stats._trials import STATS_TRIAL_COLUMNS
+
+            columns = [c for c in STATS_TRIAL_COLUMNS if output or c != "output"]
+            cached = (output, self._stats_table("trials", columns))
+            self.__dict__["_stats_trials"] = cached
+        return cached[1], scores
+
+    def asks_judge_correction(self) -> bool:
+        """Whether a scorer of this run asked for the judge-error correction.
+
+        True when any ``details`` of the scores holds ``"correct_for_judge_error"`` (a
+        superset of what the statistics act on, so loading ``output`` on it never changes
+        a result).
+        """
+        scores = self._stats_scores()
+        if "details" not in scores.columns or not len(scores):
+            return False
+        details = scores["details"]
+        if details.dtype == object:
+            details = details.dropna().astype(str)
+        return bool(details.str.contains(_JUDGE_FLAG, regex=False).fillna(False).any())
+
+    def _stats_scores(self) -> pd.DataFrame:
+        frame: pd.DataFrame | None = self.__dict__.get("_stats_scores_frame")
+        if frame is None:
+            from evalkit.stats._trials import STATS_SCORE_COLUMNS
+
+            frame = self._stats_table("scores", STATS_SCORE_COLUMNS)
+            self.__dict__["_stats_scores_frame"] = frame
+        return frame
+
+    def _stats_table(self, name: str, columns: Iterable[str]) -> pd.DataFrame:
+        schema = self._schema(name)
+        present = [c for c in columns if c in schema.names]
+        cats = [c for c in _STATS_CATEGORICAL[name] if c in present
+                and _is_string(schema.field(c).type)]
+        return self._read(name, present, cats)
+
+    def _schema(self, name: str) -> Any:
+        import pyarrow.parquet as pq
+
+        path = self.path / f"{name}.parquet"
+        try:
+            return pq.read_schema(path)
+        except Exception as exc:
+            raise RunFolderError(f"cannot read {name}.parquet: {exc}", path=self.path) from exc
+
+    def _read(self, name: str, columns: list[str] | None = None,
+              categorical: list[str] | None = None) -> pd.DataFrame:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         path = self.path / f"{name}.parquet"
         try:
-            table = pq.read_table(path)
+            table = pq.read_table(path, columns=columns, read_dictionary=categorical or None)
             tags = None
             if "tags" in table.column_names:
                 pos = table.column_names.index("tags")
@@ -58,6 +186,8 @@ class RunData:
             del table
             if tags is not None:
                 frame.insert(pos, "tags", tags)
+            for column in categorical or ():
+                frame[column] = _sorted_categories(frame[column])
             return frame
         except Exception as exc:
             raise RunFolderError(f"cannot read {name}.parquet: {exc}", path=self.path) from exc
@@ -96,6 +226,21 @@ class RunData:
 
     def __repr__(self) -> str:
         return f"RunData({str(self.path)!r})"
+
+
+def _is_string(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def _sorted_categories(column: pd.Series) -> pd.Series:
+    """A categorical column with its categories in sorted order (Arrow keeps first-seen)."""
+    categories = column.cat.categories
+    ordered = categories.sort_values()
+    if ordered.equals(categories):
+        return column
+    return column.cat.reorder_categories(ordered)
 
 
 def _shared_lists(column: Any) -> Any:
