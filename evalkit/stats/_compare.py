@@ -252,11 +252,19 @@ def _tag_deltas(
     a: ArmTrials, comp_a: CaseValues, comp_b: CaseValues, *, confidence: float, seed: int,
     interval: RateMethod, fdr: float,
 ) -> dict[str, TagDelta]:
-    tags = sorted({t for c in comp_a.case_ids for t in a.case_tags.get(str(c), ())})
+    masks = a.tag_masks()
+    same_cases = _same_cases(comp_a, comp_b)
+    pos_a = comp_a.positions if comp_a.positions is not None else a.positions(comp_a.case_ids)
     raw: dict[str, DeltaEstimate] = {}
-    for tag in tags:
-        keep_a = np.array([tag in a.case_tags.get(str(c), ()) for c in comp_a.case_ids])
-        keep_b = np.isin(comp_b.case_ids.astype(str), comp_a.case_ids[keep_a].astype(str))
+    for tag, mask in masks.items():
+        keep_a = mask[pos_a]
+        if not keep_a.any():
+            continue
+        if same_cases:
+            keep_b = keep_a
+        else:
+            keep_b = np.asarray(pd.Index(comp_b.case_ids, dtype=object).isin(
+                comp_a.case_ids[keep_a].tolist()), dtype=bool)
         d = paired_delta(f"completion_rate[{tag}]", comp_a.subset(keep_a),
                           comp_b.subset(keep_b), binary=True, confidence=confidence,
                           seed=seed, interval=interval, limits=RATE_LIMITS)
@@ -268,12 +276,20 @@ def _tag_deltas(
     }
 
 
+def _same_cases(cv_a: CaseValues, cv_b: CaseValues) -> bool:
+    return cv_a.case_ids.size == cv_b.case_ids.size and bool(
+        np.all(cv_a.case_ids == cv_b.case_ids))
+
+
 def _flips(
     comp_a: CaseValues, comp_b: CaseValues, threshold: float
 ) -> tuple[tuple[tuple[str, float, float], ...], tuple[tuple[str, float, float], ...]]:
-    common, ia, ib = np.intersect1d(comp_a.case_ids.astype(str), comp_b.case_ids.astype(str),
-                                    return_indices=True)
-    pa, pb = comp_a.mean[ia], comp_b.mean[ib]
+    if _same_cases(comp_a, comp_b):
+        common, pa, pb = comp_a.case_ids, comp_a.mean, comp_b.mean
+    else:
+        common, ia, ib = np.intersect1d(comp_a.case_ids.astype(str),
+                                        comp_b.case_ids.astype(str), return_indices=True)
+        pa, pb = comp_a.mean[ia], comp_b.mean[ib]
     ok_a, ok_b = pa >= threshold - 1e-12, pb >= threshold - 1e-12
     regressed = tuple(
         (str(c), float(x), float(y))

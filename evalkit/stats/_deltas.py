@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from evalkit.stats._estimates import quantile_reps
 from evalkit.stats._intervals import RateMethod, clustered_mean, effective_rate_interval
 from evalkit.stats._metrics import (
     Direction,
     bootstrap_counts,
     bootstrap_ratio,
-    cluster_bootstrap_quantiles,
     cluster_codes,
     metric_direction,
     pass_at_k,
@@ -198,8 +198,7 @@ def paired_delta(
     Monte Carlo sign-flip (fewer than 30 clusters), else paired t; rates get MOVER-Wilson
     bounds where those are wider.
     """
-    common, ia, ib = np.intersect1d(cv_a.case_ids.astype(str), cv_b.case_ids.astype(str),
-                                    return_indices=True)
+    common, ia, ib = _common_cases(cv_a, cv_b)
     if common.size == 0:
         return None
     a, b = cv_a.mean[ia], cv_b.mean[ib]
@@ -242,11 +241,22 @@ def _delta(
     )
 
 
+def _common_cases(
+    cv_a: CaseValues, cv_b: CaseValues
+) -> tuple[NDArray[Any], NDArray[np.intp], NDArray[np.intp]]:
+    """The cases both hold (sorted), and where they sit in each."""
+    if cv_a.case_ids.size == cv_b.case_ids.size and bool(np.all(cv_a.case_ids == cv_b.case_ids)):
+        every = np.arange(cv_a.case_ids.size, dtype=np.intp)
+        return cv_a.case_ids, every, every
+    common, ia, ib = np.intersect1d(cv_a.case_ids.astype(str), cv_b.case_ids.astype(str),
+                                    return_indices=True)
+    return common.astype(object), ia.astype(np.intp), ib.astype(np.intp)
+
+
 def _paired_cluster_index(
     cases: NDArray[np.object_], arm: ArmTrials
 ) -> tuple[NDArray[np.intp], int]:
-    pos = np.searchsorted(arm.case_index.astype(str), cases.astype(str))
-    return cluster_codes(arm.case_clusters[pos])
+    return cluster_codes(arm.case_clusters[arm.positions(cases)])
 
 
 def _bootstrap_delta(
@@ -263,7 +273,7 @@ def tool_error_delta(
     n_resamples: int,
 ) -> DeltaEstimate | None:
     def totals(arm: ArmTrials) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        pos = np.searchsorted(arm.case_index.astype(str), cases.astype(str))
+        pos = arm.positions(cases)
         return arm.case_sums("tool_errors")[pos], arm.case_sums("tool_calls")[pos]
 
     ya, xa = totals(a)
@@ -287,8 +297,7 @@ def pass_k_deltas(
     seed: int, n_resamples: int,
 ) -> dict[str, DeltaEstimate]:
     out: dict[str, DeltaEstimate] = {}
-    common, ia, ib = np.intersect1d(cv_a.case_ids.astype(str), cv_b.case_ids.astype(str),
-                                    return_indices=True)
+    common, ia, ib = _common_cases(cv_a, cv_b)
     if common.size == 0:
         return out
     for k in sorted({k for k in ks if k >= 2}):
@@ -318,32 +327,27 @@ def latency_deltas(
 ) -> dict[str, DeltaEstimate]:
     out: dict[str, DeltaEstimate] = {}
     paired_codes, n_c = _paired_cluster_index(cases, a)
-    paired_ids = cases.astype(str)
 
     def usable(arm: ArmTrials) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
         # cluster code of each of the arm's cases (−1: not paired), then per trial row
-        # through case_codes — no per-row dictionary look-ups.
-        ids = arm.case_index.astype(str)
-        pos = np.searchsorted(paired_ids, ids)
-        pos = np.minimum(pos, max(paired_ids.size - 1, 0))
-        found = paired_ids.size > 0
-        hit = (paired_ids[pos] == ids) if found else np.zeros(ids.size, dtype=bool)
-        code_of_case = np.where(hit, paired_codes[pos] if found else -1, -1)
+        # through case_codes — no per-row look-ups.
+        code_of_case = np.full(arm.case_index.size, -1, dtype=np.intp)
+        code_of_case[arm.positions(cases)] = paired_codes
         t = arm.table
         lat = t["latency_s"].to_numpy(dtype=float)
         row_codes = code_of_case[arm.case_codes]
-        m = np.isfinite(lat) & (t["status"].to_numpy(dtype=object) != "infra_error")
+        m = np.isfinite(lat) & (t["status"] != "infra_error").to_numpy(dtype=bool)
         m &= row_codes >= 0
-        return lat[m], row_codes[m].astype(np.intp)
+        return lat[m], row_codes[m]
 
     va, ca = usable(a)
     vb, cb = usable(b)
     if va.size == 0 or vb.size == 0:
         return out
+    counts = bootstrap_counts(n_c, n_resamples, seed)
     for q, name in ((0.5, "latency_p50_s"), (0.95, "latency_p95_s")):
-        counts = bootstrap_counts(n_c, n_resamples, seed)
-        qa = cluster_bootstrap_quantiles(va, ca, counts, q)
-        qb = cluster_bootstrap_quantiles(vb, cb, counts, q)
+        qa = quantile_reps(a, va, ca, counts, q, seed)
+        qb = quantile_reps(b, vb, cb, counts, q, seed)
         base = float(np.quantile(va, q, method="inverted_cdf"))
         cand = float(np.quantile(vb, q, method="inverted_cdf"))
         out[name] = _bootstrap_delta(name, cand - base, base, cand, qb - qa, cases.size,

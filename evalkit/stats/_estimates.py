@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -264,6 +264,20 @@ def tool_error_estimates(
     return out
 
 
+def quantile_reps(
+    arm: ArmTrials, values: NDArray[np.float64], codes: NDArray[np.intp],
+    counts: NDArray[np.float32], q: float, seed: int,
+) -> NDArray[np.float64]:
+    """Cluster-bootstrap replicates of quantile ``q`` of ``values``.
+
+    Shared by the arm's summary and its comparison when they resample the same values on
+    the same clusters.
+    """
+    return cast("NDArray[np.float64]", arm.memoized(
+        ("quantile-reps", q, counts.shape, seed), (values, codes),
+        lambda: cluster_bootstrap_quantiles(values, codes, counts, q)))
+
+
 def latency_estimates(
     arm: ArmTrials, *, confidence: float, seed: int, n_resamples: int
 ) -> dict[str, MetricEstimate]:
@@ -283,7 +297,7 @@ def latency_estimates(
     counts = bootstrap_counts(n_c, n_resamples, seed)
     for q, name in ((0.5, "latency_p50_s"), (0.95, "latency_p95_s")):
         est = float(np.quantile(values, q, method="inverted_cdf"))
-        reps = cluster_bootstrap_quantiles(values, codes, counts, q)
+        reps = quantile_reps(arm, values, codes, counts, q, seed)
         lo, hi, se = _percentile_ci(reps, confidence)
         out[name] = MetricEstimate(
             name, est, lo, hi, se, n_cases, int(use.sum()),

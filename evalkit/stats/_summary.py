@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -29,9 +29,10 @@ from evalkit.stats._trials import ArmTrials, MissingPolicy, prepare_arm
 
 __all__ = ["CaseOutcome", "RunSummary", "summarize_arm", "summarize_run"]
 
-@dataclass(frozen=True, slots=True)
-class CaseOutcome:
+class CaseOutcome(NamedTuple):
     """Task completion of one case over its trials.
+
+    A named tuple (immutable), since a summary of 10,000 cases builds 10,000 of them.
 
     Attributes:
         case_id: the case.
@@ -183,8 +184,8 @@ def summarize_arm(
         )
     )
     by_tag: dict[str, MetricEstimate] = {}
-    for tag in sorted({t for tags in arm.case_tags.values() for t in tags}):
-        keep = np.array([tag in arm.case_tags.get(str(c), ()) for c in comp.case_ids])
+    for tag, mask in arm.tag_masks().items():
+        keep = mask[comp.positions] if comp.positions is not None else mask[at]
         by_tag[tag] = rate_estimate(
             f"completion_rate[{tag}]", comp.subset(keep), confidence=confidence,
             interval=interval,

@@ -66,6 +66,8 @@ class CaseValues:
         successes: sum of the per-trial values per case (successes for binary metrics).
         var_within: unbiased variance of the case's trial values (NaN with one trial).
         n_excluded: trials of this arm left out of the metric (undefined / excluded).
+        positions: where each case sits in its arm's ``case_index`` (None when the values
+            were not reduced from an arm).
     """
 
     case_ids: NDArray[np.object_]
@@ -75,6 +77,7 @@ class CaseValues:
     successes: NDArray[np.float64]
     var_within: NDArray[np.float64]
     n_excluded: int
+    positions: NDArray[np.intp] | None = None
 
     @property
     def n_trials(self) -> int:
@@ -128,6 +131,7 @@ class CaseValues:
             self.successes[keep],
             self.var_within[keep],
             self.n_excluded,
+            None if self.positions is None else self.positions[keep],
         )
 
 
@@ -173,11 +177,53 @@ class ArmTrials:
     )
     judge_calibrations: dict[str, JudgeCalibration] = field(default_factory=dict)
     median_output_chars: float = math.nan
+    _memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def case_ids(self) -> list[str]:
         """Every case of the arm, sorted."""
         return [str(c) for c in self.case_index]
+
+    def positions(self, cases: NDArray[np.object_]) -> NDArray[np.intp]:
+        """Where each of ``cases`` sits in ``case_index`` (−1 when the arm lacks it)."""
+        index = self._memo.get("index")
+        if index is None:
+            index = self._memo["index"] = pd.Index(self.case_index, dtype=object)
+        return np.asarray(index.get_indexer(pd.Index(np.asarray(cases, dtype=object))),
+                          dtype=np.intp)
+
+    def tag_masks(self) -> dict[str, NDArray[np.bool_]]:
+        """Tag → which of ``case_index`` carry it (tags sorted)."""
+        masks: dict[str, NDArray[np.bool_]] | None = self._memo.get("tags")
+        if masks is None:
+            hits: dict[str, list[int]] = {}
+            for i, case in enumerate(self.case_index.tolist()):
+                for tag in self.case_tags.get(case, ()):
+                    hits.setdefault(tag, []).append(i)
+            masks = {}
+            for tag in sorted(hits):
+                mask = np.zeros(self.case_index.size, dtype=bool)
+                mask[hits[tag]] = True
+                masks[tag] = mask
+            self._memo["tags"] = masks
+        return masks
+
+    def memoized(
+        self, key: tuple[Any, ...], inputs: tuple[NDArray[Any], ...], compute: Any
+    ) -> Any:
+        """``compute()``, reused while ``key`` and the ``inputs`` arrays are unchanged.
+
+        A summary and a comparison of the same arm need some costly statistics twice
+        (the latency-quantile bootstrap); the inputs are compared, not trusted.
+        """
+        hit = self._memo.get(key)
+        if hit is not None and len(hit[0]) == len(inputs) and all(
+            a.shape == b.shape and np.array_equal(a, b) for a, b in zip(hit[0], inputs,
+                                                                       strict=True)):
+            return hit[1]
+        value = compute()
+        self._memo[key] = (inputs, value)
+        return value
 
     def case_sums(self, column: str) -> NDArray[np.float64]:
         """Per-case sum of a per-trial column (in ``case_index`` order)."""
@@ -219,7 +265,7 @@ class ArmTrials:
             var = np.where(n_k > 1, np.maximum(ss[keep] - s_k * mean, 0.0) / (n_k - 1), math.nan)
         return CaseValues(
             self.case_index[keep], self.case_clusters[keep], mean, n_k, s_k,
-            var.astype(np.float64), n_excluded,
+            var.astype(np.float64), n_excluded, np.flatnonzero(keep),
         )
 
 
