@@ -278,13 +278,15 @@ def cluster_bootstrap_quantiles(
     ``counts`` is (B, C): how often each cluster is drawn in each resample; ``codes``
     maps each value to its cluster. Up to 2,000 values this is exact
     (:func:`weighted_quantiles`). Above that, each resample's weighted CDF is evaluated
-    on a grid of ``grid_size`` pooled values with one dense product (B, C) @ (C, G).
+    on a grid of ``grid_size`` pooled values with one dense product (B, C_in) @ (C_in, G)
+    over the clusters with a value inside the grid's span (the others add a constant).
     The grid spans the band where bootstrap quantiles fall: ``q ± 8`` standard errors
     of the pooled CDF at the pooled quantile (its linearised cluster-bootstrap SE), at
     least ±64 values and at most ±0.15. Should any resample reach an edge of the band
-    anyway, the band is widened and the step repeated, so the result is the smallest
-    grid value whose resampled CDF reaches ``q``: exact up to the grid's resolution,
-    which at 100,000 values is a few values per grid step.
+    anyway (few, very unequal clusters), the band is widened fourfold and the step
+    repeated, up to the whole of the data, so the result is the smallest grid value whose
+    resampled CDF reaches ``q``: exact up to the grid's resolution, which at 100,000
+    values is a few values per grid step.
     """
     v = np.asarray(values, dtype=float)
     if v.size <= _EXACT_QUANTILE_LIMIT:
@@ -300,24 +302,31 @@ def cluster_bootstrap_quantiles(
     half = min(0.15, max(8.0 * math.sqrt(float(resid @ resid)) / n, 64.0 / n))
     w = np.asarray(counts, dtype=np.float32)
     n_b = w @ totals.astype(np.float32)  # (B,)
-    pos_all = None
     while True:
         lo_i = int(max(0, math.floor((q - half) * n)))
         hi_i = int(min(n - 1, math.ceil((q + half) * n)))
         grid = np.unique(v_sorted[np.linspace(lo_i, hi_i, grid_size).astype(np.intp)])
-        # per cluster: how many values are <= each grid point (cumulative histogram)
-        pos_all = np.searchsorted(grid, v, side="left")  # first grid point >= value
-        width = grid.size + 1
-        flat = codes64 * width + np.minimum(pos_all, grid.size)
-        hist = np.bincount(flat, minlength=n_clusters * width).astype(np.float32)
-        cum = np.cumsum(hist.reshape(n_clusters, width), axis=1)[:, : grid.size]  # (C, G)
-        cdf = w @ cum  # (B, G)
+        # Per resample, the CDF at each grid point is the drawn clusters' counts of values
+        # <= it. A cluster with no value inside the grid's span contributes a constant
+        # (its values <= grid[0]) to every grid point: that part is one matrix-vector
+        # product, and only the clusters with a value inside the span (typically a small
+        # share) need the (B, C_in) @ (C_in, G) product.
+        pos = np.searchsorted(grid, v, side="left")  # first grid point >= value
+        base = np.bincount(codes64[pos == 0], minlength=n_clusters).astype(np.float32)
+        inside = (pos > 0) & (pos < grid.size)
+        active, act_codes = np.unique(codes64[inside], return_inverse=True)
+        cdf = np.repeat((w @ base)[:, None], grid.size, axis=1)
+        if active.size:
+            flat = act_codes * grid.size + pos[inside]
+            hist = np.bincount(flat, minlength=active.size * grid.size).astype(np.float32)
+            cum = np.cumsum(hist.reshape(active.size, grid.size), axis=1)  # (C_in, G)
+            cdf += np.ascontiguousarray(w[:, active]) @ cum
         reached = cdf >= (q * n_b)[:, None] - 1e-6
         hit = reached.any(axis=1)
         at_low = bool((reached[:, 0] & (lo_i > 0)).any())
         at_high = bool((~hit).any() and hi_i < n - 1)
-        if half >= 0.15 or not (at_low or at_high):
+        if not (at_low or at_high):
             break
-        half = min(0.15, half * 4.0)
+        half *= 4.0  # at most a few rounds: the last band is the whole of the data
     idx = np.where(hit, reached.argmax(axis=1), grid.size - 1)
     return grid[idx].astype(float)

@@ -103,3 +103,21 @@ def test_grid_bootstrap_quantiles_agree_with_the_exact_ones() -> None:
         lo_g, hi_g = np.percentile(grid, [2.5, 97.5])
         assert lo_g == pytest.approx(lo_e, rel=2e-3)
         assert hi_g == pytest.approx(hi_e, rel=2e-3)
+
+
+@pytest.mark.parametrize("q", [0.05, 0.5, 0.95])
+def test_grid_bootstrap_quantiles_are_exact_when_the_grid_holds_every_value(q) -> None:
+    """Few, very unequal clusters (a bimodal mix) stress the band: with a grid as fine as
+    the data, every resample's quantile must equal the exact weighted quantile, so no
+    resample may fall outside the band (it is widened when one reaches an edge)."""
+    from evalkit.stats._metrics import bootstrap_counts, cluster_bootstrap_quantiles
+
+    rng = np.random.default_rng(11)
+    sizes = rng.integers(20, 600, 25)
+    codes = np.repeat(np.arange(25), sizes)
+    centre = np.where(np.arange(25) % 3 == 0, 10.0, 1.0)
+    values = rng.lognormal(0.0, 0.4, codes.size) * centre[codes]
+    counts = bootstrap_counts(25, 400, 2)
+    exact = weighted_quantiles(values, counts[:, codes].astype(float), q)
+    grid = cluster_bootstrap_quantiles(values, codes, counts, q, grid_size=values.size)
+    np.testing.assert_array_equal(grid, exact)
