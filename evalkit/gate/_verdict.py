@@ -124,6 +124,14 @@ def _mde_value(
 
 
 _TRIAL_RATES = ("completion_rate", "pass_rate:", "trials_with_tool_error")
+_FLAT = ("not estimable: the metric did not vary in this run (standard error 0, e.g. no "
+         "tool error at all), so the run says nothing about the size of change it could "
+         "detect")
+
+
+def _flat(se: float) -> bool:
+    """Whether an SE is zero: a metric that never varied (all 0 or all 1) has no MDE."""
+    return math.isfinite(se) and se <= 0.0
 
 
 def _at_alternative(
@@ -186,6 +194,10 @@ def minimum_detectable_effects(
                                       d.direction == "higher", d.n_paired * k)
             else:
                 mde = _mde_value(d.se, d.df, alpha, spec.power, margin, spec.alpha_pass)
+            if _flat(d.se):
+                out[name] = MdeEstimate(name, math.nan, d.se, d.n_paired, k, alpha,
+                                        spec.power, _FLAT)
+                continue
             if d.method.startswith("exact McNemar") and d.n_paired > 0:
                 # the exact test is discrete: a continuity step of one case keeps the power
                 mde += 1.0 / d.n_paired
@@ -205,6 +217,10 @@ def minimum_detectable_effects(
         else:
             se = math.sqrt(2.0) * m.se
             basis = "one run, unpaired projection √2·SE (no within-case variance to split)"
+        if _flat(se):
+            out[name] = MdeEstimate(name, math.nan, se, m.n_cases, summary.trials_per_case,
+                                    alpha, spec.power, _FLAT)
+            continue
         df = float(m.n_cases - 1)
         if is_rate:
             mde = _at_alternative(se, df, alpha, spec, margin, m.estimate,

@@ -299,7 +299,9 @@ def _mde_lines(data: ReportData) -> list[str]:
     lines = []
     for name, m in data.mde.items():
         if not math.isfinite(m.mde):
-            lines.append(f"{metric_label(name)}: not estimable with {m.n_cases} case(s)")
+            why = m.basis if m.basis.startswith("not estimable") else \
+                f"not estimable with {m.n_cases} case(s)"
+            lines.append(f"{metric_label(name)}: {why}")
             continue
         if is_rate(name) and m.mde >= 1:
             lines.append(

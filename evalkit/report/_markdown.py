@@ -127,6 +127,8 @@ def _sections(data: ReportData, report_url: str, top: int, reason_limit: int) ->
             size = delta_text(mname, mde.mde).lstrip("+")
             out.append(f"**MDE** {metric_label(mname)}: {size} at {mde.power:.0%} power, "
                        f"one-sided α = {mde.alpha:g}: a smaller true change can pass unseen.")
+        elif mde.basis.startswith("not estimable"):
+            out.append(f"**MDE** {metric_label(mname)}: {mde.basis}.")
         else:
             out.append(f"**MDE** {metric_label(mname)}: not estimable with {mde.n_cases} cases.")
     if data.mde:

@@ -229,3 +229,16 @@ def test_missing_policy_must_agree_between_summary_and_gate():
         evaluate_gate(GateSpec(missing="exclude"), summarize_run(t, s, missing="fail"))
     with pytest.raises(InputError):
         evaluate_gate(GateSpec())
+
+
+def test_a_metric_that_never_varied_has_no_mde_rather_than_zero():
+    rng = np.random.default_rng(3)
+    r = beta_rates(rng, 40, 0.8, 4)
+    t, s = make_run(r, 3, rng=rng, tool_error_p=0.0)  # not one tool error
+    spec = _spec(thresholds={"tool_error_rate": {"max": 0.1}, "completion_rate": {"min": 0.1}})
+    result = evaluate_gate(spec, summary=summarize_run(t, s))
+    flat = result.mde["tool_error_rate"]
+    assert math.isnan(flat.mde)
+    assert flat.basis.startswith("not estimable: the metric did not vary")
+    assert json.loads(json.dumps(result.to_dict()))["mde"]["tool_error_rate"]["mde"] is None
+    assert result.mde["completion_rate"].mde > 0
