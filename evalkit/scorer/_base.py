@@ -66,7 +66,10 @@ class TrialView:
         Raises:
             PathNotFound: some segment does not exist.
         """
-        root, _, rest = path.partition(".")
+        parsed = _PATHS.get(path)
+        if parsed is None:
+            parsed = _parse_path(path)
+        root, parts = parsed
         value: Any
         if root == "output":
             value = self.output
@@ -89,13 +92,35 @@ class TrialView:
             }
         else:
             raise PathNotFound(path, root)
-        return walk(value, rest, path) if rest else value
+        return _walk(value, parts, path) if parts else value
+
+
+# dotted path -> (root, the remaining parts): scorers resolve the same few paths on
+# every trial, so each is split once (bounded, in case paths are built per trial)
+_PATHS: dict[str, tuple[str, tuple[str, ...]]] = {}
+_MAX_PATHS = 4096
+
+
+def _parse_path(path: str) -> tuple[str, tuple[str, ...]]:
+    root, _, rest = path.partition(".")
+    parsed = (root, tuple(rest.split(".")) if rest else ())
+    if len(_PATHS) < _MAX_PATHS:
+        _PATHS[path] = parsed
+    return parsed
 
 
 def walk(value: Any, rest: str, full: str) -> Any:
     """Follow ``a.b.0`` through mappings, sequences and attributes."""
-    for part in rest.split("."):
-        if isinstance(value, Mapping):
+    return _walk(value, rest.split("."), full)
+
+
+def _walk(value: Any, parts: Sequence[str], full: str) -> Any:
+    for part in parts:
+        if type(value) is dict:  # the common case, without the Mapping ABC check
+            if part not in value:
+                raise PathNotFound(full, part)
+            value = value[part]
+        elif isinstance(value, Mapping):
             if part not in value:
                 raise PathNotFound(full, part)
             value = value[part]
@@ -191,25 +216,35 @@ class Scorer(ABC):
 
     def finish(self, raw: Score) -> ScoreRow:
         """Apply negate and threshold to a raw score."""
+        return ScoreRow(*self._finish_fields(raw))
+
+    def _finish_fields(self, raw: Score) -> tuple[Any, ...]:
+        """What :meth:`finish` returns, as a tuple in ``ScoreRow`` field order.
+
+        The runner stores score rows as tuples; this skips building a ``ScoreRow``
+        per trial when a subclass does not override :meth:`finish`.
+        """
         value = float(raw.value)
-        if math.isnan(value) or not 0.0 <= value <= 1.0:
+        if not 0.0 <= value <= 1.0:  # also false for NaN
             raise ScorerError(f"score {raw.value!r} outside [0, 1]", scorer=self.name)
+        spec = self.spec
         reason = raw.reason
-        if self.spec.negate:
+        passed = raw.passed
+        if spec.negate:
             value = 1.0 - value
             reason = f"not: {reason}"
-        passed = raw.passed if raw.passed is not None and not self.spec.negate else None
+            passed = None
         if passed is None:
             passed = value >= self.threshold
-        return ScoreRow(
+        return (
             self.name,
             self.metric,
             value,
             passed,
             "ok",
             reason,
-            self.spec.weight,
-            self.spec.completion,
+            spec.weight,
+            spec.completion,
             raw.details,
         )
 
