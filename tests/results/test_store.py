@@ -159,3 +159,32 @@ def test_shared_tag_lists_match_the_default_conversion(values, arrow_type) -> No
     assert len(got) == len(ref)
     for a, b in zip(got, ref, strict=True):
         assert (a is None and b is None) or (list(a) == list(b) and a.dtype == b.dtype)
+
+
+def test_json_encoder_matches_the_json_module() -> None:
+    import math
+
+    from evalkit.results._store import json_encoder
+
+    values = [
+        {"a": [1, 2.5, -0.0, 1e-05, 10**20, True, None], "é": "ü\n\"x\"\u2028"},
+        ("main", "c1", 0, (1, [2]), {"k": {"n": 1.0}}), "plain", 3, [], {},
+    ]
+    for kw in ({}, {"default": str, "check_circular": False}, {"allow_nan": False}):
+        encode = json_encoder(**kw)
+        reference = json.JSONEncoder(ensure_ascii=False, **kw).encode
+        for value in values:
+            assert encode(value) == reference(value)
+    assert json_encoder(default=str)({"p": Path("x")}) == '{"p": "x"}'
+    strict = json_encoder(allow_nan=False)
+    loop: list[object] = []
+    loop.append(loop)
+    for bad, error in ((loop, "Circular"), ({"x": math.nan}, "Out of range"),
+                       ({"x": object()}, "not JSON serializable")):
+        box = ["ok", bad]
+        with pytest.raises((TypeError, ValueError), match=error):
+            strict(box)
+        # an error leaves no state behind: encoding the same list again is no cycle
+        box.pop()
+        assert strict(box) == '["ok"]'
+    assert json_encoder(allow_nan=True)(math.nan) == "NaN"
