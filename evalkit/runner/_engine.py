@@ -12,27 +12,27 @@ import asyncio
 import contextvars
 import gc
 import inspect
-import json
 import math
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from evalkit.dataset import Case
 from evalkit.results import Journal, RunTables, TableWriter
 from evalkit.results._schema import SPAN_ROW_KEYS
+from evalkit.results._store import json_encoder
 from evalkit.runner._context import TrialContext, _ctx_var, trial_seed
 from evalkit.runner._retry import RetryPolicy, classify
-from evalkit.scorer import Scorer, TrialView
+from evalkit.scorer import Score, Scorer, ScoreRow, TrialView
 
 _MAX_ERROR_CHARS = 2000
 _NO_SPANS: list[Any] = []  # shared, never mutated: a trial without spans
-# Built once: json.dumps with keyword arguments builds a new encoder per call.
-_OUTPUT_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
-_ROW_JSON = json.JSONEncoder(ensure_ascii=False, default=str, check_circular=False).encode
+# Built once: json.dumps builds a new encoder per call. (The target output's encoder
+# checks for cycles, which makes it per-loop state: each Engine builds its own.)
+_ROW_JSON = json_encoder(default=str, check_circular=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +43,8 @@ class Arm:
     params: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedTrial:
-    """One unit of work."""
+class PlannedTrial(NamedTuple):
+    """One unit of work (a named tuple: one is built per trial)."""
 
     arm: str
     params: Mapping[str, Any]
@@ -174,10 +173,18 @@ class Engine:
         ]
         self._pool: ThreadPoolExecutor | None = None
         self._ctx_set = _ctx_var().set
-        # (scorer, check is a coroutine function): skips an isawaitable() per trial
+        # (scorer, check is a coroutine function, finish is the base class's): skips an
+        # isawaitable() per trial, and lets the base finish return a tuple, not a ScoreRow
         self._scorers = [
-            (scorer, inspect.iscoroutinefunction(scorer.check)) for scorer in self.scorers
+            (
+                scorer,
+                inspect.iscoroutinefunction(scorer.check),
+                type(scorer).finish is Scorer.finish,
+            )
+            for scorer in self.scorers
         ]
+        self._out_json = json_encoder(allow_nan=False)
+        self._timeout_message = f"trial exceeded timeout_s={self.timeout_s:g}"
 
     async def run(self, plan: Sequence[PlannedTrial] | Plan) -> None:
         """Run every planned trial with at most ``concurrency`` in flight."""
@@ -187,6 +194,7 @@ class Engine:
             self._pool = ThreadPoolExecutor(
                 max_workers=min(self.concurrency, 64), thread_name_prefix="evalkit-target"
             )
+        self._loop_time = asyncio.get_running_loop().time
         items = iter(plan)
         n_workers = min(self.concurrency, len(plan))
         self._deadlines = [math.inf] * n_workers
@@ -246,7 +254,8 @@ class Engine:
     async def _run_one(self, index: int, item: PlannedTrial) -> None:
         # The hot path: a zero-latency trial costs a few tens of microseconds here,
         # so no work is done that the trial did not ask for (no tracer unless the
-        # target opens spans, no usage dict unless a scorer reads it).
+        # target opens spans, no ScoreRow objects, no coroutine per attempt unless
+        # the first one fails).
         case = item.case
         arm, cid, k = item.arm, case.id, item.trial
         seed = trial_seed(self.master_seed, cid, k)
@@ -262,15 +271,46 @@ class Engine:
         self._ctx_set(ctx)
         started_at = time.time()
         t0 = time.perf_counter()
-        status, output, error_type, error_message, attempts = await self._attempts(
-            index, case, ctx, seed, t0
-        )
+
+        # The first attempt, inline; a failure goes on in _retry.
+        status = "ok"
+        output: Any = None
+        error_type: str | None = None
+        error_message: str | None = None
+        attempts = 1
+        deadlines, expired = self._deadlines, self._expired
+        deadlines[index] = self._loop_time() + self.timeout_s
+        try:
+            if self.is_async:
+                output = await self.target(case, ctx)
+            else:
+                output = await self._call(case, ctx)
+        except asyncio.CancelledError:
+            deadlines[index] = math.inf
+            if not expired[index]:
+                raise
+            expired[index] = False
+            _uncancel()
+            status, error_type, error_message = "timeout", "TimeoutError", self._timeout_message
+        except Exception as exc:
+            deadlines[index] = math.inf
+            if expired[index]:
+                expired[index] = False
+                _uncancel()
+            status, output, error_type, error_message, attempts = await self._retry(
+                index, case, ctx, seed, t0, exc
+            )
+        else:
+            deadlines[index] = math.inf
+            if expired[index]:  # the target swallowed our cancellation
+                expired[index] = False
+                _uncancel()
         latency = time.perf_counter() - t0
 
         out_json: str | None = None
         if status == "ok":
             try:
-                out_json = _OUTPUT_JSON(output)
+                out_json = self._out_json(output)
             except (TypeError, ValueError) as exc:
                 status, error_type = "error", "OutputNotSerializable"
                 error_message = f"target output is not JSON-serialisable: {exc}"
@@ -292,7 +332,7 @@ class Engine:
             cost += r["cost_usd"]
 
         score_rows: list[tuple[Any, ...]] = []
-        if status == "ok" and self.scorers:
+        if status == "ok" and self._scorers:
             view = TrialView(
                 case=case,
                 output=output,
@@ -311,28 +351,29 @@ class Engine:
                 },
                 arm=arm,
             )
-            for scorer, maybe_async in self._scorers:
+            for scorer, maybe_async, base_finish in self._scorers:
                 try:
                     raw: Any = scorer.check(view)
-                    if maybe_async or hasattr(type(raw), "__await__"):
+                    if maybe_async or (type(raw) is not Score and hasattr(type(raw), "__await__")):
                         raw = await raw
-                    sr = scorer.finish(raw)
+                    f = scorer._finish_fields(raw) if base_finish else _fields(scorer.finish(raw))
                 except Exception as exc:
-                    sr = scorer.error_row(exc)
+                    f = _fields(scorer.error_row(exc))
+                details = f[8]
                 score_rows.append(
                     (
                         arm,
                         cid,
                         k,
-                        sr.scorer,
-                        sr.metric,
-                        sr.value,
-                        sr.passed,
-                        sr.status,
-                        sr.reason,
-                        sr.weight,
-                        sr.completion,
-                        _ROW_JSON(sr.details) if sr.details else None,
+                        f[0],
+                        f[1],
+                        f[2],
+                        f[3],
+                        f[4],
+                        f[5],
+                        f[6],
+                        f[7],
+                        _ROW_JSON(details) if details else None,
                     )
                 )
         span_rows = (
@@ -371,42 +412,23 @@ class Engine:
         if status != "ok":
             progress.errors += 1
 
-    async def _attempts(
-        self, index: int, case: Case, ctx: TrialContext, seed: int, t0: float
+    async def _retry(
+        self,
+        index: int,
+        case: Case,
+        ctx: TrialContext,
+        seed: int,
+        t0: float,
+        failure: Exception,
     ) -> tuple[str, Any, str | None, str | None, int]:
-        attempts = 0
+        """After a failed first attempt: retry transient failures within the budget.
+
+        Returns (status, output, error type, error message, attempts).
+        """
+        attempts = 1
         rng: random.Random | None = None
-        loop = asyncio.get_running_loop()
         deadlines, expired = self._deadlines, self._expired
         while True:
-            attempts += 1
-            deadlines[index] = loop.time() + self.timeout_s
-            try:
-                output = await self._call(case, ctx)
-                deadlines[index] = math.inf
-                if expired[index]:  # the target swallowed our cancellation
-                    expired[index] = False
-                    _uncancel()
-                return "ok", output, None, None, attempts
-            except asyncio.CancelledError:
-                deadlines[index] = math.inf
-                if not expired[index]:
-                    raise
-                expired[index] = False
-                _uncancel()
-                return (
-                    "timeout",
-                    None,
-                    "TimeoutError",
-                    f"trial exceeded timeout_s={self.timeout_s:g}",
-                    attempts,
-                )
-            except Exception as exc:
-                deadlines[index] = math.inf
-                if expired[index]:
-                    expired[index] = False
-                    _uncancel()
-                failure: Exception = exc
             info = classify(failure)
             message = _message(failure)
             if not info.transient:
@@ -430,6 +452,43 @@ class Engine:
                     attempts,
                 )
             await asyncio.sleep(delay)
+            attempts += 1
+            deadlines[index] = self._loop_time() + self.timeout_s
+            try:
+                output = await self._call(case, ctx)
+                deadlines[index] = math.inf
+                if expired[index]:  # the target swallowed our cancellation
+                    expired[index] = False
+                    _uncancel()
+                return "ok", output, None, None, attempts
+            except asyncio.CancelledError:
+                deadlines[index] = math.inf
+                if not expired[index]:
+                    raise
+                expired[index] = False
+                _uncancel()
+                return "timeout", None, "TimeoutError", self._timeout_message, attempts
+            except Exception as exc:
+                deadlines[index] = math.inf
+                if expired[index]:
+                    expired[index] = False
+                    _uncancel()
+                failure = exc
+
+
+def _fields(row: ScoreRow) -> tuple[Any, ...]:
+    """A ScoreRow's fields in order (what ``Scorer._finish_fields`` returns)."""
+    return (
+        row.scorer,
+        row.metric,
+        row.value,
+        row.passed,
+        row.status,
+        row.reason,
+        row.weight,
+        row.completion,
+        row.details,
+    )
 
 
 def _uncancel() -> None:

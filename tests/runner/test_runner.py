@@ -171,3 +171,80 @@ def test_tracer_is_created_only_when_used() -> None:
     assert ctx._tracer is None
     tracer = ctx.tracer
     assert ctx.tracer is tracer and tracer._base == ("c", 1, "main")
+
+
+def test_scorer_overriding_finish_is_honoured(make_suite, monkeypatch) -> None:
+    # the engine stores base-class results as tuples without a ScoreRow; a scorer
+    # with its own finish() still gets it called
+    from dataclasses import replace
+
+    from evalkit.scorer import Score, Scorer
+    from evalkit.scorer._base import _REGISTRY
+
+    class Tagged(Scorer):
+        def check(self, view):
+            return Score(1.0, "fine", details={"n": view.trial})
+
+        def finish(self, raw):
+            return replace(super().finish(raw), reason="finished: " + raw.reason)
+
+    class Awaitable:
+        def __await__(self):
+            yield from ()
+            return Score(0.25, "awaited")
+
+    class Later(Scorer):
+        def check(self, view):  # not a coroutine function, returns an awaitable
+            return Awaitable()
+
+    monkeypatch.setitem(_REGISTRY, "ek_tagged", Tagged)
+    monkeypatch.setitem(_REGISTRY, "ek_later", Later)
+    run = _run(make_suite(scorers=[{"type": "ek_tagged"}, {"type": "ek_later", "threshold": 0.2},
+                                   {"type": "equals", "actual": "output.answer",
+                                    "expected": "expected.answer", "negate": True}]))
+    scores = run.scores.set_index("scorer")
+    assert set(scores.loc["ek_tagged"].reason) == {"finished: fine"}
+    assert {json.loads(d)["n"] for d in scores.loc["ek_tagged"].details} == {0, 1}
+    assert set(scores.loc["ek_later"].value) == {0.25} and scores.loc["ek_later"].passed.all()
+    eq = scores.loc["equals"]
+    assert set(eq.value) == {0.0} and not eq.passed.any()
+    assert all(r.startswith("not: output.answer equals") for r in eq.reason)
+
+
+def test_git_info_reads_sha_and_dirty(tmp_path: Path) -> None:
+    import subprocess
+
+    from evalkit.runner._runner import _git_info
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                              cwd=tmp_path, check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    assert _git_info(tmp_path) == {"sha": None, "dirty": None}  # not a repository
+    git("init", "-q")
+    assert _git_info(tmp_path) == {"sha": None, "dirty": None}  # no commit yet
+    (tmp_path / "a.txt").write_text("1")
+    git("add", "a.txt")
+    git("commit", "-q", "-m", "one")
+    sha = git("rev-parse", "HEAD")
+    (tmp_path / "untracked.txt").write_text("x")
+    assert _git_info(tmp_path) == {"sha": sha, "dirty": False}
+    (tmp_path / "a.txt").write_text("2")
+    assert _git_info(tmp_path) == {"sha": sha, "dirty": True}
+
+
+def test_package_versions_match_importlib() -> None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from evalkit.runner._runner import _PACKAGES, _dist_version, _packages
+
+    expected = {}
+    for name in _PACKAGES:
+        try:
+            expected[name] = version(name)
+        except PackageNotFoundError:
+            assert _dist_version(name) is None
+    assert _packages() == expected and "pydantic" in expected
+    _packages()["pydantic"] = "changed"  # a copy: the cached versions stay intact
+    assert _packages() == expected
