@@ -80,49 +80,83 @@ def redact(value: Any) -> Any:
 
 
 def _git_info(cwd: Path) -> dict[str, Any]:
+    """HEAD's sha and whether tracked files changed; None for both outside a repository.
+
+    One ``git status`` (porcelain v2 prints HEAD's sha in its header) instead of
+    ``rev-parse`` plus ``status``: a process start is a few milliseconds of every run.
+    """
     try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
+        out = subprocess.run(
+            ["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
             cwd=cwd,
             capture_output=True,
             text=True,
             timeout=5,
             check=False,
         )
-        if sha.returncode != 0:
-            return {"sha": None, "dirty": None}
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-        return {"sha": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return {"sha": None, "dirty": None}
+    if out.returncode != 0:
+        return {"sha": None, "dirty": None}
+    sha: str | None = None
+    dirty = False
+    for line in out.stdout.splitlines():
+        if line.startswith("# branch.oid "):
+            sha = line[len("# branch.oid ") :].strip()
+        elif line and not line.startswith("#"):
+            dirty = True
+    if sha is None or sha == "(initial)":  # no commit yet: what rev-parse HEAD gave
+        return {"sha": None, "dirty": None}
+    return {"sha": sha, "dirty": dirty}
+
+
+_PACKAGES = (
+    "pydantic",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "scipy",
+    "openai",
+    "llama_cpp_python",
+    "opentelemetry-sdk",
+)
+_package_versions: dict[str, str] | None = None
 
 
 def _packages() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
+    """Versions of the packages a run's numbers depend on (looked up once a process)."""
+    global _package_versions
+    if _package_versions is None:
+        _package_versions = {}
+        for name in _PACKAGES:
+            found = _dist_version(name)
+            if found is not None:
+                _package_versions[name] = found
+    return dict(_package_versions)
 
-    out = {}
-    for name in (
-        "pydantic",
-        "numpy",
-        "pandas",
-        "pyarrow",
-        "scipy",
-        "openai",
-        "llama_cpp_python",
-        "opentelemetry-sdk",
-    ):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return out
+
+def _dist_version(name: str) -> str | None:
+    """An installed distribution's version, None when not installed.
+
+    Reads the ``Version`` header off the top of METADATA instead of parsing the
+    whole file (``importlib.metadata.version`` parses the long description too:
+    most of the manifest's build time).
+    """
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        dist = distribution(name)
+    except PackageNotFoundError:
+        return None
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    for line in text.splitlines():
+        if not line:  # end of the headers
+            break
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() == "version":
+            return value.strip()
+    version: str | None = dist.version
+    return version
 
 
 def new_run_id() -> str:
