@@ -130,7 +130,11 @@ _FLAT = ("not estimable: the metric did not vary in this run (standard error 0, 
 
 
 def _flat(se: float) -> bool:
-    """Whether an SE is zero: a metric that never varied (all 0 or all 1) has no MDE."""
+    """Whether an SE is zero: a metric that never varied has no MDE.
+
+    Per-trial rates are the exception: their variance at the alternative is known (see
+    ``_at_alternative``).
+    """
     return math.isfinite(se) and se <= 0.0
 
 
@@ -159,7 +163,12 @@ def _at_alternative(
     mde = _mde_value(se, df, alpha, spec.power, margin, spec.alpha_pass)
     if not (math.isfinite(mde) and 0.0 <= cand <= 1.0 and trials > 0):
         return mde
-    for _ in range(8):
+    if mde <= 0.0:
+        # All trials passed (or all failed): the SE at the observed rate is 0, but not at
+        # the alternative. Start the fixed point at one trial's worth and let it grow
+        # (towards z²/(n·K)); 0 would be a fixed point that claims any change is caught.
+        mde = 1.0 / trials
+    for _ in range(30):
         alt = min(1.0, max(0.0, cand - mde if higher else cand + mde))
         extra = (alt * (1 - alt) - cand * (1 - cand)) / trials
         mde = _mde_value(math.sqrt(max(se * se + extra, 0.0)), df, alpha, spec.power, margin,
@@ -194,7 +203,7 @@ def minimum_detectable_effects(
                                       d.direction == "higher", d.n_paired * k)
             else:
                 mde = _mde_value(d.se, d.df, alpha, spec.power, margin, spec.alpha_pass)
-            if _flat(d.se):
+            if not is_rate and _flat(d.se):
                 out[name] = MdeEstimate(name, math.nan, d.se, d.n_paired, k, alpha,
                                         spec.power, _FLAT)
                 continue
@@ -217,7 +226,7 @@ def minimum_detectable_effects(
         else:
             se = math.sqrt(2.0) * m.se
             basis = "one run, unpaired projection √2·SE (no within-case variance to split)"
-        if _flat(se):
+        if not is_rate and _flat(se):
             out[name] = MdeEstimate(name, math.nan, se, m.n_cases, summary.trials_per_case,
                                     alpha, spec.power, _FLAT)
             continue

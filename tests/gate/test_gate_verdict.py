@@ -242,3 +242,11 @@ def test_a_metric_that_never_varied_has_no_mde_rather_than_zero():
     assert flat.basis.startswith("not estimable: the metric did not vary")
     assert json.loads(json.dumps(result.to_dict()))["mde"]["tool_error_rate"]["mde"] is None
     assert result.mde["completion_rate"].mde > 0
+
+
+def test_an_all_pass_rate_still_gets_an_mde_from_its_alternative():
+    t, s = make_run([1.0] * 40, 3)  # every trial passes: SE 0 at the observed rate
+    spec = GateSpec.model_validate({"thresholds": {"completion_rate": {"min": 0.5}}})
+    m = evaluate_gate(spec, summarize_run(t, s)).mde["completion_rate"]
+    # near z²/(n·K) for z = q_{0.99} + q_{0.8} of t_39 (2.43 + 0.85), n·K = 120
+    assert 0.05 < m.mde < 0.15
