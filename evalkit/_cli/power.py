@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+import numpy as np
 
 from evalkit._cli._common import emit_json, format_option, handle_errors
 from evalkit.errors import InputError
@@ -31,21 +32,23 @@ def power_payload(run_dir: str, *, mde: float, alpha: float, power: float, metri
         raise InputError(f"--metric must be completion_rate, pass_rate:<m> or score:<m>, "
                          f"got {metric!r}")
     run = open_run(run_dir)
-    arms = sorted(set(run.trials["arm"].astype(str))) if "arm" in run.trials else ["main"]
+    trials, scores = run.stats_frames()
+    arms = sorted(set(trials["arm"].astype(str))) if "arm" in trials else ["main"]
     paired = {"baseline", "candidate"} <= set(arms)
     names = ["baseline", "candidate"] if paired else arms[:1]
-    prepared = [prepare_arm(run.trials, run.scores, a) for a in names]
+    prepared = [prepare_arm(trials, scores, a) for a in names]
     for arm in prepared:
         if column not in arm.table:
             raise InputError(f"the run has no metric {metric!r}")
     if paired:
         a, b = (arm.per_case(column) for arm in prepared)
-        common = sorted(set(a.case_ids.astype(str)) & set(b.case_ids.astype(str)))
-        ia = [list(a.case_ids).index(c) for c in common]
-        ib = [list(b.case_ids).index(c) for c in common]
+        # both sorted by case id: positions of the common cases by one intersect, not a
+        # list search per case (10,000 cases made that 50,000,000 comparisons)
+        _, ia, ib = np.intersect1d(a.case_ids.astype(str), b.case_ids.astype(str),
+                                   return_indices=True)
         comps = components_from_paired(b.mean[ib] - a.mean[ia], a.n[ia], a.var_within[ia],
                                        b.n[ib], b.var_within[ib])
-        n_cases, k = len(common), float(a.n[ia].mean())
+        n_cases, k = int(ia.size), float(a.n[ia].mean())
         rate = float(a.mean[ia].mean())
     else:
         cv = prepared[0].per_case(column)
