@@ -248,3 +248,36 @@ def test_package_versions_match_importlib() -> None:
     assert _packages() == expected and "pydantic" in expected
     _packages()["pydantic"] = "changed"  # a copy: the cached versions stay intact
     assert _packages() == expected
+
+
+def test_gc_threshold_is_raised_for_the_run_and_restored() -> None:
+    import asyncio
+    import gc
+
+    from evalkit.dataset import Case
+    from evalkit.results import RunTables
+    from evalkit.runner import RetryPolicy
+    from evalkit.runner._engine import Engine, Progress, plan_trials
+
+    seen = []
+
+    async def target(case, ctx):
+        seen.append(gc.get_threshold())
+        if case.id == "c1":
+            gc.set_threshold(1234, 5, 5)  # someone else's change is left alone
+        return {}
+
+    cases = [Case.model_validate({"id": f"c{i}", "input": {}}) for i in range(2)]
+    before = gc.get_threshold()
+    try:
+        for ids, after in ((["c0"], before), (["c0", "c1"], (1234, 5, 5))):
+            plan = plan_trials([c for c in cases if c.id in ids], 1, [Arm()], {"main": {}}, {})
+            engine = Engine(target=target, scorers=[], master_seed=1, timeout_s=5,
+                            concurrency=1, retry=RetryPolicy(), tables=RunTables(),
+                            journal=None, progress=Progress(total=len(plan)))
+            asyncio.run(engine.run(plan))
+            assert gc.get_threshold() == after
+            gc.set_threshold(*before)
+        assert seen[0][0] >= 10_000 and seen[0][1:] == before[1:]
+    finally:
+        gc.set_threshold(*before)
