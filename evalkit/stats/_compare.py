@@ -216,6 +216,12 @@ def compare_runs(
             corrected = corrected_delta(judged, cal, sum_a.metrics[name], sum_b.metrics[name])
             if corrected is not None:
                 deltas[name] = corrected
+    for metric in sorted(set(a.judge_calibrations) ^ set(b.judge_calibrations)):
+        asked = candidate_arm if metric in b.judge_calibrations else baseline_arm
+        notes.append(
+            f"judge-error correction of {metric!r} was asked for in {asked!r} only: "
+            f"{CORRECTED_PREFIX}{metric} is not compared; score both arms with the same "
+            "judge settings")
     calibrations = {**a.judge_calibrations, **b.judge_calibrations}
     ratio = b.median_output_chars / a.median_output_chars \
         if a.median_output_chars and a.median_output_chars > 0 else math.nan

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from evalkit.stats._intervals import z_quantile
 
@@ -138,14 +139,19 @@ def _from_details(metric: str, details: Mapping[str, Any]) -> JudgeCalibration:
     )
 
 
-def judge_calibrations(scores: pd.DataFrame, metric_of: Mapping[str, str]
-                       ) -> dict[str, JudgeCalibration]:
+def judge_calibrations(
+    scores: pd.DataFrame, metric_of: Mapping[str, str], *,
+    within: NDArray[np.bool_] | None = None,
+) -> dict[str, JudgeCalibration]:
     """Metric → calibration, for judged metrics whose scorer asked for the correction.
 
     Reads the ``details`` of one scored row per such scorer (the calibration is fixed for
     a scorer within a run), so the cost does not grow with the number of trials.
+    ``within`` restricts the rows looked at (one arm: two stored runs compared may differ).
     """
     if not len(scores) or "details" not in scores.columns:
+        return {}
+    if within is not None and not within.any():
         return {}
     # One scored row per scorer is enough (the flag and calibration are per scorer);
     # error rows may lack details, so prefer each scorer's first ok row. Positions are
@@ -155,12 +161,15 @@ def judge_calibrations(scores: pd.DataFrame, metric_of: Mapping[str, str]
         ok = (scores["status"] == "ok").to_numpy(dtype=bool, na_value=False)
     else:
         ok = np.ones(len(scores), dtype=bool)
+    mine = np.ones(len(scores), dtype=bool) if within is None else within
     positions = []
     for code in range(len(names)):
-        rows_of = np.flatnonzero((codes == code) & ok)
+        of_scorer = (codes == code) & mine
+        rows_of = np.flatnonzero(of_scorer & ok)
         if not rows_of.size:
-            rows_of = np.flatnonzero(codes == code)
-        positions.append(int(rows_of[0]))
+            rows_of = np.flatnonzero(of_scorer)
+        if rows_of.size:
+            positions.append(int(rows_of[0]))
     rows = scores[["scorer", "details"]].iloc[positions]
     has_flag = rows["details"].astype(str).str.contains('"correct_for_judge_error"',
                                                         regex=False)

@@ -310,6 +310,7 @@ class ScorerInfo:
     reports_pass: dict[str, bool]
     completion: tuple[str, ...]
     calibrations: dict[str, JudgeCalibration]
+    calibrations_by_arm: dict[str, dict[str, JudgeCalibration]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, scores: pd.DataFrame) -> ScorerInfo:
@@ -321,8 +322,25 @@ class ScorerInfo:
         reports_pass = _reports_pass(scores)
         flagged = _flagged_completion(scores)
         completion = flagged or [n for n in names if reports_pass.get(n, False)]
-        return cls(names, metric_of, reports_pass, tuple(completion),
-                   judge_calibrations(scores, metric_of))
+        # The correction is asked for per scorer and stored with each arm's scores: two
+        # stored runs compared may differ (one asked, the other did not).
+        by_arm: dict[str, dict[str, JudgeCalibration]] = {}
+        if "arm" in scores.columns:
+            arm_codes, arms = pd.factorize(scores["arm"].astype(str))
+            for i, arm in enumerate(arms):
+                by_arm[str(arm)] = judge_calibrations(scores, metric_of,
+                                                      within=arm_codes == i)
+            merged: dict[str, JudgeCalibration] = {}
+            for cals in by_arm.values():
+                merged.update({m: c for m, c in cals.items() if m not in merged})
+        else:
+            merged = judge_calibrations(scores, metric_of)
+        return cls(names, metric_of, reports_pass, tuple(completion), merged, by_arm)
+
+    def calibrations_of(self, arm: str) -> dict[str, JudgeCalibration]:
+        """The calibrations stored with one arm's scores (all, without an arm column)."""
+        return self.calibrations_by_arm.get(arm, {}) if self.calibrations_by_arm \
+            else self.calibrations
 
 
 def _as_str(column: pd.Series) -> pd.Series:
@@ -524,9 +542,10 @@ def prepare_arm(
     first = np.flatnonzero(np.r_[True, case_codes[1:] != case_codes[:-1]])
     first_src = first if order is None else order[first]
     cluster_labels, case_clusters, has_clusters = _case_clusters(t, first_src, case_index)
-    calibrations = {m: c for m, c in info.calibrations.items() if m in pass_metrics}
+    calibrations = {m: c for m, c in info.calibrations_of(str(arm)).items()
+                    if m in pass_metrics}
     output_chars = math.nan
-    if calibrations and "output" in t.columns and n:
+    if info.calibrations and "output" in t.columns and n:  # either arm: the style check
         output_chars = float(t["output"].fillna("").astype(str).str.len().median())
     tool_errors = rows(_num(t, "tool_errors", 0.0))
     table = pd.DataFrame(

@@ -139,3 +139,17 @@ def test_gate_thresholds_use_the_corrected_rate() -> None:
     with pytest.raises(ConfigError, match="correct_for_judge_error"):
         evaluate_gate(GateSpec.model_validate({"thresholds": {
             "corrected_pass_rate:correct": {"min": 0.5}}}), plain)
+
+
+def test_correction_asked_for_in_one_arm_only_is_per_arm_and_noted() -> None:
+    rates = np.linspace(0.3, 0.9, 60)
+    trials, scores = make_two_arm(rates, rates, 2, seed=6, scorers=SCORERS)
+    cand = (scores["arm"] == "candidate").to_numpy()
+    # the baseline was scored without the option (its rows come first in the table)
+    mixed = pd.concat([_judged(scores[~cand], flag=False), _judged(scores[cand])],
+                      ignore_index=True)
+    cmp = compare_runs(trials, mixed)
+    assert "corrected_pass_rate:correct" in cmp.candidate.metrics
+    assert "corrected_pass_rate:correct" not in cmp.baseline.metrics
+    assert "corrected_pass_rate:correct" not in cmp.deltas
+    assert any("asked for in 'candidate' only" in n for n in cmp.notes)
