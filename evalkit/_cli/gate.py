@@ -197,14 +197,14 @@ def echo_verdict(payload: dict[str, Any]) -> None:
     colour = {"PASS": "green", "FAIL": "red"}.get(verdict, "yellow")
     click.secho(f"gate: {verdict}", fg=colour, bold=True)
     for check in payload.get("violations", []):
-        click.echo(f"  FAIL  [{check['rule']}] {check['reason']}")
+        click.echo(f"  FAIL       [{check['rule']}] {check['reason']}")
     for check in payload.get("inconclusive", []):
-        click.echo(f"  ????  [{check['rule']}] {check['reason']}")
+        click.echo(f"  undecided  [{check['rule']}] {check['reason']}")
     for check in payload.get("checks", []):
         if check["outcome"] == "pass":
-            click.echo(f"  ok    [{check['rule']}] {check['reason']}")
+            click.echo(f"  ok         [{check['rule']}] {check['reason']}")
     for warning in payload.get("warnings", []):
-        click.echo(f"  note  {warning}")
+        click.echo(f"  note       {warning}")
     mde = payload.get("mde") or {}
     if mde:
         click.echo("minimum detectable effect (smallest true regression FAILed "

@@ -88,6 +88,7 @@ def test_inconclusive_exit_code_follows_the_policy(tmp_path):
     assert result.exit_code == 0, result.output
     assert "INCONCLUSIVE" in result.output
     assert "warning" in result.output
+    assert "  undecided  [regression] " in result.output  # the rule that left it open
 
 
 def test_suite_option_overrides_the_manifest(tmp_path):
