@@ -56,7 +56,7 @@ def test_gate_text_lists_every_violation_and_the_mde(tmp_path):
     assert result.exit_code == 1
     out = result.output
     assert "gate: FAIL" in out
-    assert out.count("FAIL  [") >= 2  # threshold and regression at least
+    assert out.count("  FAIL       [") >= 2  # threshold and regression at least
     assert "minimum detectable effect" in out
 
 
