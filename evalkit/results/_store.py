@@ -385,20 +385,36 @@ class TableWriter:
             del chunk
 
     def finish(self) -> dict[str, int]:
-        """Write what is left, fsync and rename the tables into place; row counts."""
-        self._flush("trials")
-        self._write_trials()
-        for name in ("scores", "spans"):
-            self._flush(name, final=True)
-            if name not in self._writers:
-                self._write(name, arrow_schemas()[name].empty_table())
+        """Write what is left, fsync and rename the tables into place; row counts.
+
+        The score and span tables are finished in a helper thread while this one
+        sorts and writes the trials (Parquet encoding and fsync release the GIL):
+        the run's last step, and on two cores about half the time. Nothing is
+        renamed until all three are written and synced.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="evalkit-tables") as pool:
+            side = pool.submit(self._finish_tables, ("scores", "spans"))
+            self._finish_tables(("trials",))  # on an error, leaving the block waits for side
+            side.result()
         for name in TABLES:
-            self._writers.pop(name).close()
-            tmp = self._tmp(name)
-            with tmp.open("rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.run_dir / f"{name}.parquet")
+            os.replace(self._tmp(name), self.run_dir / f"{name}.parquet")
         return dict(self.rows)
+
+    def _finish_tables(self, names: Sequence[str]) -> None:
+        """Write the rest of *names*, close their writers and fsync their temp files."""
+        for name in names:
+            if name == "trials":
+                self._flush(name)
+                self._write_trials()
+            else:
+                self._flush(name, final=True)
+                if name not in self._writers:
+                    self._write(name, arrow_schemas()[name].empty_table())
+            self._writers.pop(name).close()
+            with self._tmp(name).open("rb+") as fh:
+                os.fsync(fh.fileno())
 
     def abort(self) -> None:
         """Drop everything written so far (the journal still holds the rows)."""

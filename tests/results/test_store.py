@@ -129,6 +129,32 @@ def test_table_writer_abort_leaves_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("failing", ["trials", "scores", "spans"])
+def test_table_writer_failed_finish_renames_nothing(tmp_path: Path, monkeypatch,
+                                                    failing: str) -> None:
+    # the score and span tables are finished in a helper thread: a failure on
+    # either side still leaves no table under its final name, and abort cleans up
+    from evalkit.results import TableWriter
+
+    writer = TableWriter(tmp_path, "r")
+    for k in range(3):
+        writer.add(_trial("c0", k), [("main", "c0", k, "s", "s", 1.0, True, "ok", "", 1.0, True,
+                                      None)], [])
+    write = TableWriter._write
+
+    def broken(self, name, table):
+        if name == failing:
+            raise OSError(f"disk full writing {name}")
+        write(self, name, table)
+
+    monkeypatch.setattr(TableWriter, "_write", broken)
+    with pytest.raises(OSError, match=f"disk full writing {failing}"):
+        writer.finish()
+    assert not list(tmp_path.glob("*.parquet"))
+    writer.abort()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_open_run_shares_equal_tag_lists(make_suite) -> None:
     result = run_suite(load_suite(make_suite(trials=3)))
     trials = open_run(result.run_dir).trials
