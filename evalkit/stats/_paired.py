@@ -190,7 +190,10 @@ class SignFlipTest:
         else:
             rng = np.random.default_rng(self.seed)
             signs = rng.choice(np.array([-1.0, 1.0]), size=(self.n_resamples, c))
-            a, b = signs @ totals, signs @ sizes
+            from evalkit.stats._metrics import one_blas_thread
+
+            with one_blas_thread():
+                a, b = signs @ totals, signs @ sizes
             method = f"sign-flip permutation (Monte Carlo, {self.n_resamples} resamples)"
         n_flipped = (sizes.sum() - b) / 2.0
         sum_flipped = (totals.sum() - a) / 2.0
