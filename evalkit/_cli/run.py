@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,18 @@ def summarize(run_dir: Path, *, missing: str = "fail") -> dict[str, Any]:
     show_default=True,
     help="Write report.html / summary.md / junit.xml into the run folder.",
 )
+@click.option(
+    "--estimate",
+    is_flag=True,
+    help="Run nothing: print the planned trials and their cost, tokens and time, "
+    "projected from the newest complete run of this suite.",
+)
+@click.option(
+    "--estimate-from",
+    "estimate_from",
+    type=click.Path(exists=True, file_okay=False),
+    help="The run folder --estimate projects from.",
+)
 @format_option
 @handle_errors
 def run(
@@ -113,6 +126,8 @@ def run(
     baseline: str | None,
     report: str | None,
     reports: bool,
+    estimate: bool,
+    estimate_from: str | None,
     output_format: str,
     **opts: Any,
 ) -> None:
@@ -132,6 +147,11 @@ def run(
     if progress is None:
         progress = output_format == "text"
     loaded = load_suite_from_options(suite, opts) if suite else None
+    if estimate or estimate_from:
+        if loaded is None:
+            raise click.UsageError("--estimate needs a SUITE file")
+        _estimate(loaded, opts, estimate_from, output_format)
+        return
     try:
         result = run_suite(
             loaded,
@@ -174,6 +194,38 @@ def run(
         _echo_text(result.run_dir, manifest, summaries, verdict)
     if verdict is not None:
         sys.exit(int(verdict.get("exit_code", 0)))
+
+
+def _estimate(suite: Any, opts: dict[str, Any], basis: str | None, output_format: str) -> None:
+    from evalkit.runner._estimate import estimate_run
+
+    est = estimate_run(suite, case_ids=case_list(opts.get("cases")),
+                       tags=list(opts.get("tags") or ()) or None, basis=basis)
+    if output_format == "json":
+        emit_json(est.to_dict())
+        return
+    click.echo(f"{est.suite}: {est.n_cases} cases x {est.trials_per_case} trials"
+               f"{f' x {len(est.arms)} arms' if len(est.arms) > 1 else ''} = "
+               f"{est.n_trials} trials planned, concurrency {est.concurrency} (nothing run)")
+    if est.basis:
+        click.echo(f"projected from {est.basis} (mean per trial, cases weighted equally; "
+                   "95% interval over cases):")
+        for p in est.projections.values():
+            if p.column == "latency_s" or not math.isfinite(p.total):
+                continue
+            interval = (f"  [{_fmt(p.low)}, {_fmt(p.high)}]" if math.isfinite(p.low)
+                        else "")
+            click.echo(f"  {p.label:<15} {_fmt(p.total)}{interval}  "
+                       f"({_fmt(p.per_trial)} per trial)")
+        if est.wall_s is not None:
+            click.echo(f"  wall time       about {est.wall_s:.0f} s at concurrency "
+                       f"{est.concurrency} (at least; rate limits and retries add to it)")
+    for note in est.notes:
+        click.echo(f"  note  {note}")
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}" if abs(x) < 1e5 else f"{x:,.0f}"
 
 
 def _headline(summaries: dict[str, Any]) -> dict[str, Any]:
