@@ -27,7 +27,13 @@ from evalkit._cli.gate import (
     single_arm,
     stored_frames,
 )
-from evalkit._cli.run import case_list, load_suite_from_options, suite_options
+from evalkit._cli.run import (
+    case_list,
+    estimate_command,
+    estimate_options,
+    load_suite_from_options,
+    suite_options,
+)
 from evalkit.errors import InputError
 
 if TYPE_CHECKING:
@@ -145,13 +151,19 @@ def _parse_params(items: tuple[str, ...], option: str) -> dict[str, Any]:
     return out
 
 
+def _arms(baseline: tuple[str, ...], candidate: tuple[str, ...]) -> list[Any]:
+    from evalkit.runner import Arm
+
+    return [Arm("baseline", _parse_params(baseline, "--baseline")),
+            Arm("candidate", _parse_params(candidate, "--candidate"))]
+
+
 def _in_job(suite_path: str, baseline: tuple[str, ...], candidate: tuple[str, ...],
             opts: dict[str, Any], progress: bool) -> tuple[Path, str]:
-    from evalkit.runner import Arm, run_suite
+    from evalkit.runner import run_suite
 
     loaded = load_suite_from_options(suite_path, opts)
-    arms = [Arm("baseline", _parse_params(baseline, "--baseline")),
-            Arm("candidate", _parse_params(candidate, "--candidate"))]
+    arms = _arms(baseline, candidate)
     result = run_suite(loaded, arms=arms, case_ids=case_list(opts.get("cases")),
                        tags=list(opts.get("tags") or ()) or None, progress=progress)
     return Path(result.run_dir), str(loaded.gate_spec().missing)
@@ -175,12 +187,13 @@ def _in_job(suite_path: str, baseline: tuple[str, ...], candidate: tuple[str, ..
 @click.option("--gate/--no-gate", "apply_gate", default=True, show_default=True,
               help="Apply the suite's gate to the comparison and exit 1 on FAIL.")
 @suite_options
+@estimate_options
 @format_option
 @handle_errors
 def compare(targets: tuple[str, ...], baseline_params: tuple[str, ...],
             candidate_params: tuple[str, ...], intersect: bool, missing: str | None,
-            looks: int | None, margin: float, apply_gate: bool, output_format: str,
-            **opts: Any) -> None:
+            looks: int | None, margin: float, apply_gate: bool, estimate: bool,
+            estimate_from: str | None, output_format: str, **opts: Any) -> None:
     """Compare a baseline and a candidate, paired by case id.
 
     RUN_A RUN_B: two stored run folders (A is the baseline). SUITE --baseline k=v
@@ -197,6 +210,10 @@ def compare(targets: tuple[str, ...], baseline_params: tuple[str, ...],
     if len(targets) == 1 and Path(targets[0]).is_file():
         if not baseline_params and not candidate_params:
             raise click.UsageError("with a SUITE, give --baseline and/or --candidate KEY=VALUE")
+        if estimate or estimate_from:
+            estimate_command(load_suite_from_options(targets[0], opts), opts, estimate_from,
+                             output_format, arms=_arms(baseline_params, candidate_params))
+            return
         run_dir, suite_missing = _in_job(targets[0], baseline_params, candidate_params, opts,
                                          progress if progress is not None
                                          else output_format == "text")
@@ -206,6 +223,8 @@ def compare(targets: tuple[str, ...], baseline_params: tuple[str, ...],
         comparison = compare_runs(*run.stats_frames(), missing=policy, seed=seed)
         notes.append(f"both arms ran in one job, interleaved per case: {run_dir}")
         gate_args: tuple[Path, str | None] = (run_dir, None)
+    elif estimate or estimate_from:
+        raise click.UsageError("--estimate plans a run: give a SUITE, not run folders")
     elif len(targets) == 2:
         if baseline_params or candidate_params:
             raise click.UsageError("--baseline/--candidate KEY=VALUE need a SUITE, not two runs")

@@ -38,6 +38,22 @@ def suite_options(fn: Any) -> Any:
     return fn
 
 
+def estimate_options(fn: Any) -> Any:
+    """``--estimate`` and ``--estimate-from`` (``run`` and ``compare SUITE``)."""
+    fn = click.option(
+        "--estimate-from",
+        "estimate_from",
+        type=click.Path(exists=True, file_okay=False),
+        help="The run folder --estimate projects from.",
+    )(fn)
+    return click.option(
+        "--estimate",
+        is_flag=True,
+        help="Run nothing: print the planned trials and their cost, tokens and time, "
+        "projected from the newest complete run of this suite.",
+    )(fn)
+
+
 def load_suite_from_options(suite_path: str, opts: dict[str, Any]) -> Any:
     """Load a suite applying the shared command-line overrides."""
     from evalkit.suite import load_suite, parse_override
@@ -104,18 +120,7 @@ def summarize(run_dir: Path, *, missing: str = "fail") -> dict[str, Any]:
     show_default=True,
     help="Write report.html / summary.md / junit.xml into the run folder.",
 )
-@click.option(
-    "--estimate",
-    is_flag=True,
-    help="Run nothing: print the planned trials and their cost, tokens and time, "
-    "projected from the newest complete run of this suite.",
-)
-@click.option(
-    "--estimate-from",
-    "estimate_from",
-    type=click.Path(exists=True, file_okay=False),
-    help="The run folder --estimate projects from.",
-)
+@estimate_options
 @format_option
 @handle_errors
 def run(
@@ -150,7 +155,7 @@ def run(
     if estimate or estimate_from:
         if loaded is None:
             raise click.UsageError("--estimate needs a SUITE file")
-        _estimate(loaded, opts, estimate_from, output_format)
+        estimate_command(loaded, opts, estimate_from, output_format)
         return
     try:
         result = run_suite(
@@ -196,10 +201,12 @@ def run(
         sys.exit(int(verdict.get("exit_code", 0)))
 
 
-def _estimate(suite: Any, opts: dict[str, Any], basis: str | None, output_format: str) -> None:
+def estimate_command(suite: Any, opts: dict[str, Any], basis: str | None, output_format: str,
+                     arms: Any = None) -> None:
+    """Print (or emit as JSON) the plan and projection of a run of *suite*; run nothing."""
     from evalkit.runner._estimate import estimate_run
 
-    est = estimate_run(suite, case_ids=case_list(opts.get("cases")),
+    est = estimate_run(suite, arms=arms, case_ids=case_list(opts.get("cases")),
                        tags=list(opts.get("tags") or ()) or None, basis=basis)
     if output_format == "json":
         emit_json(est.to_dict())
@@ -225,7 +232,7 @@ def _estimate(suite: Any, opts: dict[str, Any], basis: str | None, output_format
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.4g}" if abs(x) < 1e5 else f"{x:,.0f}"
+    return f"{x:.4g}" if abs(x) < 1000 else f"{x:,.0f}"
 
 
 def _headline(summaries: dict[str, Any]) -> dict[str, Any]:

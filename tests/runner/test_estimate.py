@@ -66,3 +66,17 @@ def test_projection_is_a_mean_of_case_means_with_a_t_interval_over_cases():
     half = stats.t.ppf(0.975, 3) * se
     assert p.per_trial == pytest.approx(2.5) and p.total == pytest.approx(25.0)
     assert p.low == pytest.approx((2.5 - half) * 10) and p.high == pytest.approx((2.5 + half) * 10)
+
+
+def test_compare_suite_estimate_counts_both_arms(make_suite, project: Path):
+    path = make_suite(target="ek_test_targets:with_tools", trials=2)
+    invoke("run", str(path), "--no-reports", "--no-progress")
+    result = invoke("compare", str(path), "--baseline", "fail_last=0", "--candidate",
+                    "fail_last=1", "--estimate", "--format", "json")
+    est = json.loads(result.output)
+    assert est["arms"] == ["baseline", "candidate"] and est["n_trials"] == 24
+    assert est["projections"]["cost_usd"]["total"] == pytest.approx(0.024)
+    runs = list((project / "reports" / "t").iterdir())
+    assert len(runs) == 1  # the estimate ran nothing
+    bad = CliRunner().invoke(cli, ["compare", "a", "b", "--estimate"])
+    assert bad.exit_code == 2 and "give a SUITE" in bad.output
