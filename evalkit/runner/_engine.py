@@ -289,33 +289,23 @@ class Engine:
         error_type: str | None = None
         error_message: str | None = None
         attempts = 1
-        deadlines, expired = self._deadlines, self._expired
-        deadlines[index] = self._loop_time() + self.timeout_s
+        self._deadlines[index] = self._loop_time() + self.timeout_s
         try:
             if self.is_async:
                 output = await self.target(case, ctx)
             else:
                 output = await self._call(case, ctx)
         except asyncio.CancelledError:
-            deadlines[index] = math.inf
-            if not expired[index]:
+            if not self._disarm(index):
                 raise
-            expired[index] = False
-            _uncancel()
             status, error_type, error_message = "timeout", "TimeoutError", self._timeout_message
         except Exception as exc:
-            deadlines[index] = math.inf
-            if expired[index]:
-                expired[index] = False
-                _uncancel()
+            self._disarm(index)
             status, output, error_type, error_message, attempts = await self._retry(
                 index, case, ctx, seed, t0, exc
             )
         else:
-            deadlines[index] = math.inf
-            if expired[index]:  # the target swallowed our cancellation
-                expired[index] = False
-                _uncancel()
+            self._disarm(index)  # the target may have swallowed our cancellation
         latency = time.perf_counter() - t0
 
         out_json: str | None = None
@@ -423,6 +413,19 @@ class Engine:
         if status != "ok":
             progress.errors += 1
 
+    def _disarm(self, index: int) -> bool:
+        """Clear worker *index*'s deadline; True when it had already expired.
+
+        An expired deadline cancelled the worker's task: that cancellation is taken back
+        here (the attempt became a timeout, or the target swallowed it and finished).
+        """
+        self._deadlines[index] = math.inf
+        if not self._expired[index]:
+            return False
+        self._expired[index] = False
+        _uncancel()
+        return True
+
     async def _retry(
         self,
         index: int,
@@ -438,7 +441,6 @@ class Engine:
         """
         attempts = 1
         rng: random.Random | None = None
-        deadlines, expired = self._deadlines, self._expired
         while True:
             info = classify(failure)
             message = _message(failure)
@@ -464,26 +466,17 @@ class Engine:
                 )
             await asyncio.sleep(delay)
             attempts += 1
-            deadlines[index] = self._loop_time() + self.timeout_s
+            self._deadlines[index] = self._loop_time() + self.timeout_s
             try:
                 output = await self._call(case, ctx)
-                deadlines[index] = math.inf
-                if expired[index]:  # the target swallowed our cancellation
-                    expired[index] = False
-                    _uncancel()
+                self._disarm(index)  # the target may have swallowed our cancellation
                 return "ok", output, None, None, attempts
             except asyncio.CancelledError:
-                deadlines[index] = math.inf
-                if not expired[index]:
+                if not self._disarm(index):
                     raise
-                expired[index] = False
-                _uncancel()
                 return "timeout", None, "TimeoutError", self._timeout_message, attempts
             except Exception as exc:
-                deadlines[index] = math.inf
-                if expired[index]:
-                    expired[index] = False
-                    _uncancel()
+                self._disarm(index)
                 failure = exc
 
 
