@@ -18,6 +18,7 @@ from evalkit.errors import InputError, StatsError
 from evalkit.stats._deltas import (
     RATE_LIMITS,
     DeltaEstimate,
+    common_cases,
     latency_deltas,
     paired_delta,
     pass_k_deltas,
@@ -258,19 +259,15 @@ def _tag_deltas(
     a: ArmTrials, comp_a: CaseValues, comp_b: CaseValues, *, confidence: float, seed: int,
     interval: RateMethod, fdr: float,
 ) -> dict[str, TagDelta]:
-    masks = a.tag_masks()
-    same_cases = _same_cases(comp_a, comp_b)
+    _, ia, ib = common_cases(comp_a, comp_b)
     pos_a = comp_a.positions if comp_a.positions is not None else a.positions(comp_a.case_ids)
     raw: dict[str, DeltaEstimate] = {}
-    for tag, mask in masks.items():
+    for tag, mask in a.tag_masks().items():
         keep_a = mask[pos_a]
         if not keep_a.any():
             continue
-        if same_cases:
-            keep_b = keep_a
-        else:
-            keep_b = np.asarray(pd.Index(comp_b.case_ids, dtype=object).isin(
-                comp_a.case_ids[keep_a].tolist()), dtype=bool)
+        keep_b = np.zeros(comp_b.case_ids.size, dtype=bool)
+        keep_b[ib[keep_a[ia]]] = True  # the same cases on the candidate's side
         d = paired_delta(f"completion_rate[{tag}]", comp_a.subset(keep_a),
                           comp_b.subset(keep_b), binary=True, confidence=confidence,
                           seed=seed, interval=interval, limits=RATE_LIMITS)
@@ -282,20 +279,11 @@ def _tag_deltas(
     }
 
 
-def _same_cases(cv_a: CaseValues, cv_b: CaseValues) -> bool:
-    return cv_a.case_ids.size == cv_b.case_ids.size and bool(
-        np.all(cv_a.case_ids == cv_b.case_ids))
-
-
 def _flips(
     comp_a: CaseValues, comp_b: CaseValues, threshold: float
 ) -> tuple[tuple[tuple[str, float, float], ...], tuple[tuple[str, float, float], ...]]:
-    if _same_cases(comp_a, comp_b):
-        common, pa, pb = comp_a.case_ids, comp_a.mean, comp_b.mean
-    else:
-        common, ia, ib = np.intersect1d(comp_a.case_ids.astype(str),
-                                        comp_b.case_ids.astype(str), return_indices=True)
-        pa, pb = comp_a.mean[ia], comp_b.mean[ib]
+    common, ia, ib = common_cases(comp_a, comp_b)
+    pa, pb = comp_a.mean[ia], comp_b.mean[ib]
     ok_a, ok_b = pa >= threshold - 1e-12, pb >= threshold - 1e-12
     regressed = tuple(
         (str(c), float(x), float(y))

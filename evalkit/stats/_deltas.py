@@ -45,6 +45,7 @@ __all__ = [
     "RATE_LIMITS",
     "SMALL_SAMPLE_CLUSTERS",
     "DeltaEstimate",
+    "common_cases",
     "latency_deltas",
     "paired_delta",
     "pass_k_deltas",
@@ -198,7 +199,7 @@ def paired_delta(
     Monte Carlo sign-flip (fewer than 30 clusters), else paired t; rates get MOVER-Wilson
     bounds where those are wider.
     """
-    common, ia, ib = _common_cases(cv_a, cv_b)
+    common, ia, ib = common_cases(cv_a, cv_b)
     if common.size == 0:
         return None
     a, b = cv_a.mean[ia], cv_b.mean[ib]
@@ -241,7 +242,7 @@ def _delta(
     )
 
 
-def _common_cases(
+def common_cases(
     cv_a: CaseValues, cv_b: CaseValues
 ) -> tuple[NDArray[Any], NDArray[np.intp], NDArray[np.intp]]:
     """The cases both hold (sorted), and where they sit in each."""
@@ -297,7 +298,7 @@ def pass_k_deltas(
     seed: int, n_resamples: int,
 ) -> dict[str, DeltaEstimate]:
     out: dict[str, DeltaEstimate] = {}
-    common, ia, ib = _common_cases(cv_a, cv_b)
+    common, ia, ib = common_cases(cv_a, cv_b)
     if common.size == 0:
         return out
     for k in sorted({k for k in ks if k >= 2}):

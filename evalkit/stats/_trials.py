@@ -233,8 +233,10 @@ class ArmTrials:
 
     def case_mask(self, cases: Iterable[str]) -> NDArray[np.bool_]:
         """Which of ``case_index`` are among ``cases``."""
-        wanted = [str(c) for c in cases]
-        return np.asarray(pd.Index(self.case_index, dtype=object).isin(wanted), dtype=bool)
+        pos = self.positions(np.array([str(c) for c in cases], dtype=object))
+        mask = np.zeros(self.case_index.size, dtype=bool)
+        mask[pos[pos >= 0]] = True
+        return mask
 
     def per_case(
         self, column: str, *, cases: Iterable[str] | None = None,
