@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +144,7 @@ def estimate_run(
         notes.append(f"no complete run of {suite.name!r} under {reports_root}/{suite.name}/ "
                      "to project from: run a pilot (e.g. --trials 1 --cases a,b) first, "
                      "or name one with --estimate-from")
-        return _with(plan, notes=tuple(notes))
+        return replace(plan, notes=tuple(notes))
 
     from evalkit.results import open_run
 
@@ -172,20 +172,12 @@ def estimate_run(
     lat = projections.get("latency_s")
     if lat is not None and math.isfinite(lat.per_trial) and n:
         wall = n * lat.per_trial / min(plan.concurrency, n)
-    return _with(plan, basis=str(folder), notes=tuple(notes), projections=projections,
-                 wall_s=wall)
-
-
-def _with(plan: RunEstimate, **changes: Any) -> RunEstimate:
-    from dataclasses import replace
-
-    return replace(plan, **changes)
+    return replace(plan, basis=str(folder), notes=tuple(notes), projections=projections,
+                   wall_s=wall)
 
 
 def _present(run: Any, wanted: Sequence[str]) -> list[str]:
-    import pyarrow.parquet as pq
-
-    names = set(pq.read_schema(run.path / "trials.parquet").names)
+    names = set(run._schema("trials").names)  # a RunFolderError names an unreadable file
     return [c for c in dict.fromkeys(wanted) if c in names]
 
 
